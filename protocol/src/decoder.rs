@@ -1,0 +1,540 @@
+//! The incremental frame decoder and message assembler.
+//!
+//! [`Decoder`] owns a read buffer. Bytes go in with [`Decoder::read_buf`] +
+//! [`Decoder::commit`] (read straight from a socket into the decoder, no extra copy) or with
+//! [`Decoder::feed`]; complete messages come out of [`Decoder::next`], borrowed from the
+//! decoder, so an unfragmented message is unmasked in place and handed out without a copy.
+//! Input may be split anywhere, down to one byte at a time.
+//!
+//! The decoder enforces every RFC 6455 framing rule for its [`Role`], reassembles fragmented
+//! messages while control frames arrive between the fragments, validates UTF-8 as text
+//! arrives (so invalid text fails before the rest of the message is received) and applies the
+//! size [`Limits`] from the frame header, before any payload is buffered.
+
+use crate::close::{parse_close_payload, CloseFrame};
+use crate::error::ProtocolError;
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask_offset;
+use crate::utf8::Utf8Validator;
+use crate::Role;
+
+/// Size limits applied by the [`Decoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest accepted frame payload, checked against the frame header before the payload is
+    /// buffered. Default 16 MiB. Exceeding it fails the connection with 1009.
+    pub max_frame_size: u64,
+    /// Largest accepted message (the sum of its fragments), checked as each frame header
+    /// arrives. Default 64 MiB. Exceeding it fails the connection with 1009.
+    pub max_message_size: u64,
+    /// Size of the read buffer when it is first needed and what it shrinks back to after a
+    /// large message. Default 8 KiB.
+    pub read_chunk: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            read_chunk: 8 << 10,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets [`Limits::max_frame_size`].
+    pub fn max_frame_size(mut self, v: u64) -> Self {
+        self.max_frame_size = v;
+        self
+    }
+    /// Sets [`Limits::max_message_size`].
+    pub fn max_message_size(mut self, v: u64) -> Self {
+        self.max_message_size = v;
+        self
+    }
+    /// Sets [`Limits::read_chunk`] (at least 64 bytes are used).
+    pub fn read_chunk(mut self, v: usize) -> Self {
+        self.read_chunk = v.max(64);
+        self
+    }
+}
+
+/// A complete message or control frame, borrowed from the [`Decoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A text message (validated UTF-8).
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+    /// A ping; the endpoint should answer with a pong carrying the same payload.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A close frame (validated). `None` when it carried no status code. After it the decoder
+    /// yields nothing more.
+    Close(Option<CloseFrame<'a>>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Binary,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    header: FrameHeader,
+    header_len: usize,
+    /// Payload bytes already unmasked (and, for text, validated).
+    done: usize,
+    /// This frame's payload is text to validate incrementally.
+    text: bool,
+}
+
+/// Incremental RFC 6455 decoder; see the [module docs](self).
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    limits: Limits,
+    /// RSV bits (0x4 = RSV1, 0x2 = RSV2, 0x1 = RSV3) that a negotiated extension claims.
+    allowed_rsv: u8,
+    buf: Vec<u8>,
+    pos: usize,
+    filled: usize,
+    cur: Option<Current>,
+    frag: Option<Kind>,
+    msg: Vec<u8>,
+    clear_msg: bool,
+    utf8: Utf8Validator,
+    closed: bool,
+}
+
+impl Decoder {
+    /// A decoder for an endpoint playing `role`: a server expects masked frames, a client
+    /// unmasked ones.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            role,
+            limits,
+            allowed_rsv: 0,
+            buf: Vec::new(),
+            pos: 0,
+            filled: 0,
+            cur: None,
+            frag: None,
+            msg: Vec::new(),
+            clear_msg: false,
+            utf8: Utf8Validator::new(),
+            closed: false,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Declares which RSV bits a negotiated extension uses (0x4 = RSV1, 0x2 = RSV2,
+    /// 0x1 = RSV3). Without this, any RSV bit fails the connection with 1002.
+    pub fn set_allowed_rsv(&mut self, bits: u8) {
+        self.allowed_rsv = bits & 0x7;
+    }
+
+    /// Whether the peer's close frame has been decoded.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Bytes buffered but not yet decoded into a message.
+    pub fn buffered(&self) -> usize {
+        self.filled - self.pos
+    }
+
+    /// Bytes of memory held by the decoder's buffers.
+    pub fn capacity(&self) -> usize {
+        self.buf.len() + self.msg.capacity()
+    }
+
+    /// A writable region to read input into; report how much was written with
+    /// [`Decoder::commit`]. It is at least `limits.read_chunk` bytes, or larger while a big frame
+    /// is arriving (growing with the data received, never from the header's length alone).
+    pub fn read_buf(&mut self) -> &mut [u8] {
+        if self.clear_msg {
+            self.release_msg();
+        }
+        let pending = self.filled - self.pos;
+        if pending == 0 {
+            self.pos = 0;
+            self.filled = 0;
+            // Shrink back after a large message.
+            if self.buf.len() > self.limits.read_chunk.max(64 << 10) {
+                self.buf = Vec::new();
+            }
+        }
+        // How much room we want: a chunk, or for a big frame in progress, up to what it still
+        // needs, growing at most geometrically with what has arrived.
+        let mut want = self.limits.read_chunk;
+        if let Some(c) = &self.cur {
+            let total = c.header_len as u64 + c.header.payload_len;
+            let missing = total.saturating_sub(pending as u64) as usize;
+            want = want.max(missing.min(pending.max(64 << 10)));
+        }
+        if self.buf.len() - self.filled < want {
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.filled, 0);
+                self.filled -= self.pos;
+                self.pos = 0;
+            }
+            if self.buf.len() - self.filled < want {
+                self.buf.resize(self.filled + want, 0);
+            }
+        }
+        let filled = self.filled;
+        &mut self.buf[filled..]
+    }
+
+    /// Marks `n` bytes of the region returned by [`Decoder::read_buf`] as filled.
+    pub fn commit(&mut self, n: usize) {
+        assert!(self.filled + n <= self.buf.len(), "commit beyond read_buf");
+        self.filled += n;
+    }
+
+    /// Copies `data` into the decoder's buffer.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let spare = self.read_buf();
+            let n = spare.len().min(data.len());
+            spare[..n].copy_from_slice(&data[..n]);
+            self.commit(n);
+            data = &data[n..];
+        }
+    }
+
+    fn release_msg(&mut self) {
+        self.msg.clear();
+        if self.msg.capacity() > (64 << 10) {
+            self.msg = Vec::new();
+        }
+        self.clear_msg = false;
+    }
+
+    fn check_header(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
+        let rsv = (u8::from(h.rsv1) << 2) | (u8::from(h.rsv2) << 1) | u8::from(h.rsv3);
+        if rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBitsSet);
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            if !h.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if h.payload_len > 125 {
+                return Err(ProtocolError::ControlFrameTooLong(h.payload_len));
+            }
+            return Ok(false);
+        }
+        if h.payload_len > self.limits.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge {
+                size: h.payload_len,
+                max: self.limits.max_frame_size,
+            });
+        }
+        let text = match (h.opcode, self.frag) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Continuation, Some(k)) => k == Kind::Text,
+            (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
+            (op, None) => op == OpCode::Text,
+        };
+        let size = self.msg.len() as u64 + h.payload_len;
+        if size > self.limits.max_message_size {
+            return Err(ProtocolError::MessageTooLarge {
+                size,
+                max: self.limits.max_message_size,
+            });
+        }
+        // Compressed (RSV1) text is validated by the extension after it is transformed.
+        Ok(text && !h.rsv1)
+    }
+
+    /// Decodes the next complete message or control frame.
+    ///
+    /// `Ok(None)` means more input is needed. An `Err` is a protocol violation: the endpoint
+    /// should send a close frame with [`ProtocolError::close_code`] and stop reading. After a
+    /// close frame has been returned, this always returns `Ok(None)`.
+    #[allow(clippy::should_implement_trait)] // borrows from self: not an `Iterator`
+    pub fn next(&mut self) -> Result<Option<Message<'_>>, ProtocolError> {
+        if self.clear_msg {
+            self.release_msg();
+        }
+        loop {
+            if self.closed {
+                return Ok(None);
+            }
+            let cur = match self.cur {
+                Some(c) => c,
+                None => {
+                    let Some((header, header_len)) = FrameHeader::parse(&self.buf[self.pos..self.filled])?
+                    else {
+                        return Ok(None);
+                    };
+                    let text = self.check_header(&header)?;
+                    if text && header.opcode == OpCode::Text {
+                        self.utf8.reset();
+                    }
+                    let c = Current {
+                        header,
+                        header_len,
+                        done: 0,
+                        text,
+                    };
+                    self.cur = Some(c);
+                    c
+                }
+            };
+            let start = self.pos + cur.header_len;
+            let avail = self.filled - start;
+            let len = cur.header.payload_len as usize; // bounded by the limits checked above
+            let complete = avail >= len;
+            // Fast path: the whole frame arrived at once.
+            if complete && cur.done == 0 {
+                if let Some(k) = cur.header.mask {
+                    crate::mask::apply_mask(&mut self.buf[start..start + len], k);
+                }
+                if cur.text && self.frag.is_some() {
+                    self.utf8
+                        .feed(&self.buf[start..start + len])
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+            } else {
+                let upto = avail.min(len);
+                if upto > cur.done {
+                    let piece = &mut self.buf[start + cur.done..start + upto];
+                    if let Some(k) = cur.header.mask {
+                        apply_mask_offset(piece, k, cur.done);
+                    }
+                    if cur.text {
+                        self.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                    if let Some(c) = self.cur.as_mut() {
+                        c.done = upto;
+                    }
+                }
+                if !complete {
+                    return Ok(None);
+                }
+            }
+            // The frame is complete and unmasked in buf[start..start + len].
+            self.cur = None;
+            self.pos = start + len;
+            let range = start..start + len;
+            let h = cur.header;
+            match h.opcode {
+                OpCode::Ping => return Ok(Some(Message::Ping(&self.buf[range]))),
+                OpCode::Pong => return Ok(Some(Message::Pong(&self.buf[range]))),
+                OpCode::Close => {
+                    let frame = parse_close_payload(&self.buf[range])?;
+                    self.closed = true;
+                    return Ok(Some(Message::Close(frame)));
+                }
+                OpCode::Text | OpCode::Binary if h.fin => {
+                    let payload = &self.buf[range];
+                    return Ok(Some(if h.opcode == OpCode::Text {
+                        if cur.text {
+                            // One pass gives both the check and the &str.
+                            Message::Text(
+                                simdutf8::basic::from_utf8(payload)
+                                    .map_err(|_| ProtocolError::InvalidUtf8)?,
+                            )
+                        } else {
+                            // RSV1 text: left to the extension; expose as bytes-checked text.
+                            Message::Text(
+                                std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
+                            )
+                        }
+                    } else {
+                        Message::Binary(payload)
+                    }));
+                }
+                OpCode::Text | OpCode::Binary => {
+                    self.frag = Some(if h.opcode == OpCode::Text {
+                        Kind::Text
+                    } else {
+                        Kind::Binary
+                    });
+                    if cur.text && cur.done == 0 {
+                        self.utf8
+                            .feed(&self.buf[range.clone()])
+                            .map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                    self.msg.extend_from_slice(&self.buf[range]);
+                }
+                OpCode::Continuation => {
+                    self.msg.extend_from_slice(&self.buf[range]);
+                    if h.fin {
+                        let kind = self.frag.take();
+                        self.clear_msg = true;
+                        if kind == Some(Kind::Text) {
+                            if cur.text {
+                                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                            }
+                            let s = simdutf8::basic::from_utf8(&self.msg)
+                                .map_err(|_| ProtocolError::InvalidUtf8)?;
+                            return Ok(Some(Message::Text(s)));
+                        }
+                        return Ok(Some(Message::Binary(&self.msg)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::write_frame;
+
+    fn frame(op: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut h = FrameHeader::new(op, payload.len() as u64, Some([9, 8, 7, 6]));
+        h.fin = fin;
+        let mut v = Vec::new();
+        write_frame(&mut v, h, payload);
+        v
+    }
+
+    fn server() -> Decoder {
+        Decoder::new(Role::Server, Limits::default())
+    }
+
+    fn first_err(bytes: &[u8]) -> ProtocolError {
+        let mut d = server();
+        d.feed(bytes);
+        loop {
+            match d.next() {
+                Err(e) => return e,
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("no error"),
+            }
+        }
+    }
+
+    #[test]
+    fn single_and_fragmented_with_interleaved_ping() {
+        let mut bytes = frame(OpCode::Text, false, b"Hel");
+        bytes.extend(frame(OpCode::Ping, true, b"p"));
+        bytes.extend(frame(OpCode::Continuation, true, b"lo"));
+        bytes.extend(frame(OpCode::Binary, true, &[1, 2, 3]));
+        for step in 1..=bytes.len() {
+            let mut d = server();
+            let mut out = Vec::new();
+            for chunk in bytes.chunks(step) {
+                d.feed(chunk);
+                while let Some(m) = d.next().unwrap() {
+                    out.push(format!("{m:?}"));
+                }
+            }
+            assert_eq!(
+                out,
+                ["Ping([112])", "Text(\"Hello\")", "Binary([1, 2, 3])"],
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejections() {
+        let mut unmasked = Vec::new();
+        write_frame(&mut unmasked, FrameHeader::new(OpCode::Text, 1, None), b"a");
+        assert_eq!(first_err(&unmasked), ProtocolError::UnmaskedFrame);
+        let mut rsv = frame(OpCode::Text, true, b"a");
+        rsv[0] |= 0x40;
+        assert_eq!(first_err(&rsv), ProtocolError::ReservedBitsSet);
+        assert_eq!(
+            first_err(&frame(OpCode::Ping, false, b"")),
+            ProtocolError::FragmentedControlFrame
+        );
+        assert_eq!(
+            first_err(&frame(OpCode::Ping, true, &[0; 126])),
+            ProtocolError::ControlFrameTooLong(126)
+        );
+        assert_eq!(
+            first_err(&frame(OpCode::Continuation, true, b"x")),
+            ProtocolError::UnexpectedContinuation
+        );
+        let mut two = frame(OpCode::Text, false, b"a");
+        two.extend(frame(OpCode::Text, true, b"b"));
+        assert_eq!(first_err(&two), ProtocolError::ExpectedContinuation);
+        assert_eq!(
+            first_err(&frame(OpCode::Text, true, &[0xff])),
+            ProtocolError::InvalidUtf8
+        );
+        assert_eq!(
+            first_err(&frame(OpCode::Close, true, &[1])),
+            ProtocolError::InvalidClosePayload
+        );
+        assert_eq!(
+            first_err(&frame(OpCode::Close, true, &[0x03, 0xed])),
+            ProtocolError::InvalidCloseCode(1005)
+        );
+        let mut client = Decoder::new(Role::Client, Limits::default());
+        client.feed(&frame(OpCode::Text, true, b"a"));
+        assert_eq!(client.next(), Err(ProtocolError::MaskedFrame));
+    }
+
+    #[test]
+    fn limits_checked_from_header() {
+        let mut d = Decoder::new(
+            Role::Server,
+            Limits::default().max_frame_size(10).max_message_size(15),
+        );
+        // Header only: announces 11 bytes; rejected before any payload arrives.
+        d.feed(&[0x82, 0x80 | 11, 1, 2, 3, 4]);
+        assert_eq!(d.next(), Err(ProtocolError::FrameTooLarge { size: 11, max: 10 }));
+        let mut d = Decoder::new(
+            Role::Server,
+            Limits::default().max_frame_size(10).max_message_size(15),
+        );
+        d.feed(&frame(OpCode::Binary, false, &[0; 10]));
+        assert_eq!(d.next(), Ok(None));
+        d.feed(&[0x80, 0x80 | 6, 1, 2, 3, 4]);
+        assert_eq!(
+            d.next(),
+            Err(ProtocolError::MessageTooLarge { size: 16, max: 15 })
+        );
+        // A huge announced length does not allocate: the read buffer stays small.
+        let mut d = server();
+        d.feed(&[0x82, 0xFF, 0, 0, 0, 0, 0, 0xF0, 0, 1, 2, 3, 4]);
+        assert_eq!(d.next(), Ok(None));
+        assert!(d.read_buf().len() <= 64 << 10);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_the_message_ends() {
+        let mut d = server();
+        // First fragment carries an invalid byte; the final fragment never arrives.
+        d.feed(&frame(OpCode::Text, false, b"ok\xf8"));
+        assert_eq!(d.next(), Err(ProtocolError::InvalidUtf8));
+        // Inside one frame whose payload has only partly arrived.
+        let mut d = server();
+        let f = frame(OpCode::Text, true, b"hello\xc0world and more");
+        d.feed(&f[..6 + 7]);
+        assert_eq!(d.next(), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn nothing_after_close() {
+        let mut d = server();
+        let mut b = frame(OpCode::Close, true, &[0x03, 0xe8]);
+        b.extend(frame(OpCode::Text, true, b"late"));
+        d.feed(&b);
+        assert!(matches!(d.next(), Ok(Some(Message::Close(Some(_))))));
+        assert!(d.is_closed());
+        assert_eq!(d.next(), Ok(None));
+    }
+}
