@@ -1,1 +1,112 @@
-//! syncws
+//! # syncws
+//!
+//! A WebSocket server (RFC 6455) for programs that are not async: desktop tools, daemons, game
+//! servers, test rigs, gateways. Register a handler, start the server, and clients talk to you
+//! over `ws://` or `wss://` — no async runtime anywhere.
+//!
+//! ```no_run
+//! use syncws::{Connection, Handler, Server, ServerConfig};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!         let _ = conn.send_text(&text);
+//!     }
+//! }
+//!
+//! let server = Server::new(ServerConfig::new(([127, 0, 0, 1], 9001)));
+//! let handle = server.start(Echo).expect("listen");
+//! println!("listening on ws://{}", handle.local_addr());
+//! # handle.stop();
+//! ```
+//!
+//! A complete, self-stopping example (port 0, one client):
+//!
+//! ```
+//! use std::sync::mpsc;
+//! use syncws::{Connection, Handler, Server, ServerConfig};
+//!
+//! struct Echo(mpsc::Sender<String>);
+//! impl Handler for Echo {
+//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!         conn.send_text(&text).unwrap();
+//!         self.0.send(text).unwrap();
+//!     }
+//! }
+//!
+//! let (tx, rx) = mpsc::channel();
+//! let handle = Server::new(ServerConfig::new(([127, 0, 0, 1], 0))).start(Echo(tx)).unwrap();
+//! let url = format!("ws://{}/", handle.local_addr());
+//! let (mut client, _) = tungstenite::connect(url).unwrap();
+//! client.send(tungstenite::Message::text("hello")).unwrap();
+//! assert_eq!(client.read().unwrap().into_text().unwrap().as_str(), "hello");
+//! assert_eq!(rx.recv().unwrap(), "hello");
+//! handle.stop(); // close 1001 to the client, threads joined
+//! ```
+//!
+//! ## Threads
+//!
+//! ```text
+//!                   accept()                    one thread per client
+//!  listener thread ─────────► spawn ──► [conn thread] read() ─► decode ─► events ──┐
+//!   (+ watchdog)                         │  handshake (TLS, HTTP upgrade, hooks)    │
+//!                                        │  pongs, close replies                    │
+//!                                        ▼                                          ▼
+//!  any thread ── Messenger / Connection ──► Mutex<Out> ──► non-blocking send()   Async mode:
+//!    send_text, broadcast, close, ping      │  (queue what does not fit)         crossbeam channel
+//!                                           ▼                                    ─► ONE dispatch
+//!  service thread: poll(POLLOUT) drains queues of full sockets,                  thread (the
+//!                  close deadlines, heartbeat pings                              library's or yours)
+//!                                                                               NoSync mode:
+//!                                                                                handlers inline
+//! ```
+//!
+//! - **Who reads**: each connection's own thread, blocking in `read()` on its socket; it runs
+//!   the TLS and HTTP handshakes, decodes frames, answers pings and close frames, and delivers
+//!   events.
+//! - **Who writes**: whoever sends. A send takes the connection's output lock, writes the frame
+//!   with a non-blocking `sendmsg`, queues what the socket did not take, and returns; it never
+//!   waits for the client. The service thread drains queued bytes as sockets become writable.
+//!   The lock is never held across a blocking call (details in [`Connection`]).
+//! - **Slow clients**: each connection's queue is bounded ([`ServerConfig::max_send_queue`]);
+//!   when full, [`OverflowPolicy`] applies (default: close that client with 1008). The
+//!   connection's own thread instead waits for the queue to drain, so it stops reading from a
+//!   client that does not read (back-pressure).
+//! - **Notify modes**: [`NotifyMode::Async`] ([`Server::start`], [`Server::start_manual`]) or
+//!   [`NotifyMode::NoSync`] ([`Server::start_inline`]).
+//!
+//! ## Platform
+//!
+//! Unix (Linux, macOS, BSDs): the outbound path uses `poll` and `MSG_DONTWAIT`.
+//!
+//! ## Features
+//!
+//! - `tls` (default): `wss://` through rustls; see [`TlsConfig`].
+#![forbid(unsafe_code)]
+#![cfg(unix)]
+
+mod config;
+mod connection;
+mod error;
+mod handler;
+mod http;
+mod server;
+mod service;
+mod stats;
+#[cfg(feature = "tls")]
+mod tls;
+mod worker;
+
+pub use config::{HeartbeatConfig, NotifyMode, OverflowPolicy, ServerConfig, WatchdogConfig};
+pub use connection::{Connection, ConnectionId};
+pub use error::{Error, Result};
+pub use handler::{Disconnect, Dispatcher, Event, Handler, InlineHandler, ServerEvent};
+pub use http::{Accept, HttpResponse, Request};
+pub use server::{ConnectionInfo, HandshakeHook, HttpHook, Messenger, Server, ServerHandle};
+pub use stats::StatsSnapshot;
+pub use syncws_protocol as protocol;
+pub use syncws_protocol::{CloseCode, Limits};
+pub use syncws_protocol::{HandshakeError, ProtocolError};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;

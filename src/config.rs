@@ -1,0 +1,263 @@
+//! Server configuration: [`ServerConfig`] and its parts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use syncws_protocol::Limits;
+
+/// How handler callbacks are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NotifyMode {
+    /// Every event goes through a channel to ONE dispatch thread, which runs the handlers one
+    /// at a time in arrival order. Handlers need no locking. The dispatch thread is either the
+    /// library's own ([`crate::Server::start`]) or the application's
+    /// ([`crate::Server::start_manual`]).
+    #[default]
+    Async,
+    /// Handlers run inline on each connection's thread ([`crate::Server::start_inline`]);
+    /// they must be thread-safe. Fastest: a reply goes out without a thread hand-off.
+    NoSync,
+}
+
+/// What happens when a connection's outbound queue is full (the client is not reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OverflowPolicy {
+    /// Close the connection (close code 1008, reason "send queue overflow") and report the
+    /// disconnect; the send returns [`crate::Error::QueueFull`]. The default: a client that
+    /// cannot keep up is cut off instead of growing memory or stalling anyone.
+    #[default]
+    Close,
+    /// Drop the message being sent, keep the connection; the send returns
+    /// [`crate::Error::QueueFull`].
+    DropMessage,
+}
+
+/// Configuration of a [`crate::Server`]. Build it with [`ServerConfig::new`] and the chainable
+/// setters; every field has a documented, safe default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Addresses to listen on. Default: `127.0.0.1:9001`. Port 0 lets the OS choose
+    /// (see [`crate::ServerHandle::local_addr`]).
+    pub bind: Vec<SocketAddr>,
+    /// Frame and message size limits (defaults: 16 MiB frame, 64 MiB message, 8 KiB initial
+    /// read buffer). Larger frames or messages are refused with close code 1009 as soon as
+    /// their header arrives.
+    pub limits: Limits,
+    /// Largest HTTP request head (request line plus headers) accepted in the upgrade.
+    /// Default 16 KiB; larger gets HTTP 431.
+    pub max_handshake_bytes: usize,
+    /// Most header fields in the upgrade request. Default 64; more gets HTTP 431.
+    pub max_headers: usize,
+    /// Time a client has to complete its TLS handshake and send its upgrade request
+    /// (slowloris defence). Default 10 s; the connection is then dropped.
+    pub handshake_timeout: Duration,
+    /// Close a connection that sends nothing for this long (close code 1000, reason
+    /// "idle timeout"). Default `None`: no idle timeout (use the heartbeat to find dead peers).
+    pub idle_timeout: Option<Duration>,
+    /// How long a closing handshake may take: the wait for the peer's close reply, and for
+    /// queued data to drain before the socket is shut. Default 5 s.
+    pub close_timeout: Duration,
+    /// How long a connection thread waits for a client that does not read before giving up on
+    /// it. Default 30 s.
+    pub write_timeout: Duration,
+    /// Most simultaneous WebSocket connections. Default 10 000; excess clients get HTTP 503
+    /// before the upgrade.
+    pub max_connections: usize,
+    /// Bytes that may wait in one connection's outbound queue when the client reads slower
+    /// than the server sends. A single message larger than this is accepted when the queue is
+    /// empty. Default 16 MiB.
+    pub max_send_queue: usize,
+    /// What to do when the outbound queue is full. Default [`OverflowPolicy::Close`].
+    pub overflow_policy: OverflowPolicy,
+    /// Capacity of the event channel to the dispatch thread (asynchronous mode). When it is
+    /// full, connection threads wait (back-pressure on reading), senders never do.
+    /// Default 4096 events.
+    pub event_queue: usize,
+    /// Stack size of each connection thread. Default 256 KiB: the frame loop needs little, the
+    /// rest is headroom for inline handlers in no-sync mode. Only touched pages cost memory.
+    pub thread_stack_size: usize,
+    /// Heartbeat: periodic pings and dead-peer detection. Default disabled.
+    pub heartbeat: HeartbeatConfig,
+    /// Watchdog: restart the listener after an unexpected failure. Default disabled.
+    pub watchdog: WatchdogConfig,
+    /// Set `TCP_NODELAY` on accepted sockets. Default `true` (WebSocket messages are
+    /// latency-sensitive and already written whole).
+    pub nodelay: bool,
+}
+
+/// Heartbeat settings (see [`ServerConfig::heartbeat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HeartbeatConfig {
+    /// Whether the heartbeat runs. Default `false`.
+    pub enabled: bool,
+    /// Time between pings to every client. Default 30 s.
+    pub interval: Duration,
+    /// A client that has sent nothing (no pong, no frame) for this long after a ping is
+    /// closed. `Duration::ZERO` never closes. Default 0.
+    pub timeout: Duration,
+}
+
+impl HeartbeatConfig {
+    /// An enabled heartbeat with the given interval and timeout (zero: never close).
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        Self {
+            enabled: true,
+            interval,
+            timeout,
+        }
+    }
+}
+
+/// Watchdog settings (see [`ServerConfig::watchdog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct WatchdogConfig {
+    /// Whether the watchdog runs. Default `false`.
+    pub enabled: bool,
+    /// Time between restart attempts. Default 10 s.
+    pub interval: Duration,
+    /// Most restart attempts after one failure; 0 = unlimited. Default 0.
+    pub attempts: u32,
+}
+
+impl WatchdogConfig {
+    /// An enabled watchdog.
+    pub fn new(interval: Duration, attempts: u32) -> Self {
+        Self {
+            enabled: true,
+            interval,
+            attempts,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: vec![SocketAddr::from(([127, 0, 0, 1], 9001))],
+            limits: Limits::default(),
+            max_handshake_bytes: 16 << 10,
+            max_headers: 64,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            close_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_send_queue: 16 << 20,
+            overflow_policy: OverflowPolicy::Close,
+            event_queue: 4096,
+            thread_stack_size: 256 << 10,
+            heartbeat: HeartbeatConfig {
+                enabled: false,
+                interval: Duration::from_secs(30),
+                timeout: Duration::ZERO,
+            },
+            watchdog: WatchdogConfig {
+                enabled: false,
+                interval: Duration::from_secs(10),
+                attempts: 0,
+            },
+            nodelay: true,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, v: $ty) -> Self {
+            self.$name = v;
+            self
+        }
+    };
+}
+
+impl ServerConfig {
+    /// The default configuration, listening on `addr`.
+    pub fn new(addr: impl Into<SocketAddr>) -> Self {
+        Self {
+            bind: vec![addr.into()],
+            ..Self::default()
+        }
+    }
+
+    /// Adds another address to listen on.
+    pub fn also_bind(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.bind.push(addr.into());
+        self
+    }
+
+    /// Sets [`ServerConfig::limits`]'s largest frame.
+    pub fn max_frame_size(mut self, v: u64) -> Self {
+        self.limits = self.limits.max_frame_size(v);
+        self
+    }
+
+    /// Sets [`ServerConfig::limits`]'s largest message.
+    pub fn max_message_size(mut self, v: u64) -> Self {
+        self.limits = self.limits.max_message_size(v);
+        self
+    }
+
+    setter!(/// Sets [`ServerConfig::limits`].
+        limits: Limits);
+    setter!(/// Sets [`ServerConfig::max_handshake_bytes`].
+        max_handshake_bytes: usize);
+    setter!(/// Sets [`ServerConfig::max_headers`].
+        max_headers: usize);
+    setter!(/// Sets [`ServerConfig::handshake_timeout`].
+        handshake_timeout: Duration);
+    setter!(/// Sets [`ServerConfig::idle_timeout`].
+        idle_timeout: Option<Duration>);
+    setter!(/// Sets [`ServerConfig::close_timeout`].
+        close_timeout: Duration);
+    setter!(/// Sets [`ServerConfig::write_timeout`].
+        write_timeout: Duration);
+    setter!(/// Sets [`ServerConfig::max_connections`].
+        max_connections: usize);
+    setter!(/// Sets [`ServerConfig::max_send_queue`].
+        max_send_queue: usize);
+    setter!(/// Sets [`ServerConfig::overflow_policy`].
+        overflow_policy: OverflowPolicy);
+    setter!(/// Sets [`ServerConfig::event_queue`].
+        event_queue: usize);
+    setter!(/// Sets [`ServerConfig::thread_stack_size`].
+        thread_stack_size: usize);
+    setter!(/// Sets [`ServerConfig::heartbeat`].
+        heartbeat: HeartbeatConfig);
+    setter!(/// Sets [`ServerConfig::watchdog`].
+        watchdog: WatchdogConfig);
+    setter!(/// Sets [`ServerConfig::nodelay`].
+        nodelay: bool);
+
+    /// Checks the configuration for values that cannot work.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |why: &str| Err(crate::Error::Config(why.to_string()));
+        if self.bind.is_empty() {
+            return bad("no address to bind");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.event_queue == 0 {
+            return bad("event_queue must be at least 1");
+        }
+        if self.max_handshake_bytes < 256 {
+            return bad("max_handshake_bytes must be at least 256");
+        }
+        if self.thread_stack_size < 64 << 10 {
+            return bad("thread_stack_size must be at least 64 KiB");
+        }
+        if self.heartbeat.enabled && self.heartbeat.interval.is_zero() {
+            return bad("heartbeat interval must be positive");
+        }
+        if self.watchdog.enabled && self.watchdog.interval.is_zero() {
+            return bad("watchdog interval must be positive");
+        }
+        Ok(())
+    }
+}
