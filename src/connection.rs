@@ -164,6 +164,16 @@ pub(crate) struct ConnInner {
     pub(crate) ping_out_ms: AtomicU64,
     /// Last heartbeat round-trip time in microseconds (`u64::MAX` = not measured yet).
     pub(crate) rtt_us: AtomicU64,
+    /// Asynchronous mode: a protocol failure whose close frame the dispatch thread sends once
+    /// it has handled the messages that came before it (so their replies go out first).
+    pub(crate) pending_fail: Mutex<Option<PendingFail>>,
+}
+
+/// See [`ConnInner::pending_fail`].
+pub(crate) struct PendingFail {
+    pub(crate) code: CloseCode,
+    pub(crate) reason: String,
+    pub(crate) ack: crossbeam_channel::Sender<()>,
 }
 
 /// A handle to one WebSocket connection: its id, what the client asked for, and methods to
@@ -227,6 +237,7 @@ impl Connection {
             last_seen_ms: AtomicU64::new(now),
             ping_out_ms: AtomicU64::new(0),
             rtt_us: AtomicU64::new(u64::MAX),
+            pending_fail: Mutex::new(None),
         }))
     }
 
@@ -579,6 +590,15 @@ impl Connection {
         out.head = 0;
         drop(out);
         let _ = self.0.sock.shutdown(Shutdown::Both);
+    }
+
+    /// Sends the close frame of a protocol failure queued behind earlier events, if any.
+    pub(crate) fn run_pending_fail(&self) {
+        let pf = self.0.pending_fail.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(pf) = pf {
+            let _ = self.start_close(pf.code, &pf.reason, false);
+            let _ = pf.ack.send(());
+        }
     }
 
     pub(crate) fn lock_out(&self) -> MutexGuard<'_, Out> {

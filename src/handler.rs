@@ -89,6 +89,9 @@ impl Event {
             | Event::Error(c, _) => Some(c.clone()),
             Event::Server(_) => None,
         };
+        if let Event::Error(c, _) = &self {
+            c.run_pending_fail();
+        }
         let r = catch_unwind(AssertUnwindSafe(|| match self {
             Event::Connect(c) => handler.on_connect(&c),
             Event::Text(c, t) => handler.on_text(&c, t),

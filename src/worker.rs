@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use syncws_protocol::handshake::{self, parse_request, validate_upgrade};
 use syncws_protocol::{CloseCode, Decoder, HandshakeError, Message, Role};
 
-use crate::connection::{set_own_thread, ConnInfo, Connection, ConnectionId, Out};
+use crate::connection::{set_own_thread, ConnInfo, Connection, ConnectionId, Out, PendingFail};
 use crate::handler::{panic_message, Disconnect, Event};
 use crate::http::{Accept, HttpResponse, Request};
 use crate::server::{Shared, Sink};
@@ -372,8 +372,20 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
                     );
                     shared.stats.protocol_error();
                     let code = e.close_code();
-                    let _ = conn.start_close(code, &e.to_string(), false);
-                    em.error(shared, &conn, Error::Protocol(e));
+                    let reason = e.to_string();
+                    if let Some(Sink::Channel(_)) = &em.sink {
+                        // Replies to the messages before the error are sent by the dispatch
+                        // thread: let it send the close frame after them, in order.
+                        let (ack, done) = crossbeam_channel::bounded(1);
+                        *conn.0.pending_fail.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(PendingFail { code, reason: reason.clone(), ack });
+                        em.error(shared, &conn, Error::Protocol(e));
+                        let _ = done.recv_timeout(shared.config.close_timeout.min(Duration::from_secs(1)));
+                        conn.run_pending_fail();
+                    } else {
+                        let _ = conn.start_close(code, &reason, false);
+                        em.error(shared, &conn, Error::Protocol(e));
+                    }
                     break 'outer End::Failed;
                 }
             }
