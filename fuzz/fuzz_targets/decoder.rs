@@ -1,0 +1,133 @@
+//! Feeds arbitrary bytes to the [`Decoder`] in arbitrary chunks and checks that the outcome
+//! (the sequence of messages, then the first error if any) is exactly what decoding the whole
+//! input at once gives. Also checks that the decoder's memory stays proportional to the input
+//! received, never to a length announced by a frame header.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use syncws_protocol::{Decoder, Limits, Message, ProtocolError, Role};
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    /// Bit 0: role (set = client). Bits 1-3: RSV bits a (pretend) extension claims.
+    /// Bit 4: small size limits. Bit 5: small read chunk. Bit 6: read through
+    /// `read_buf`/`commit` instead of `feed`.
+    flags: u8,
+    /// Chunk sizes, used in turn (each plus one); empty means one byte at a time.
+    chunks: Vec<u8>,
+    /// The wire bytes.
+    data: Vec<u8>,
+}
+
+/// An owned copy of a decoded message, or the error that ended decoding.
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+    Error(ProtocolError),
+}
+
+impl From<Message<'_>> for Event {
+    fn from(m: Message<'_>) -> Self {
+        match m {
+            Message::Text(s) => Event::Text(s.to_owned()),
+            Message::Binary(b) => Event::Binary(b.to_vec()),
+            Message::Ping(b) => Event::Ping(b.to_vec()),
+            Message::Pong(b) => Event::Pong(b.to_vec()),
+            Message::Close(f) => Event::Close(f.map(|f| (f.code.0, f.reason.to_owned()))),
+        }
+    }
+}
+
+fn decoder(flags: u8) -> Decoder {
+    let role = if flags & 1 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let mut limits = Limits::default();
+    if flags & 0x10 != 0 {
+        limits = limits.max_frame_size(300).max_message_size(1000);
+    }
+    if flags & 0x20 != 0 {
+        limits = limits.read_chunk(64);
+    }
+    let mut d = Decoder::new(role, limits);
+    d.set_allowed_rsv((flags >> 1) & 0x7);
+    d
+}
+
+/// Pulls messages until more input is needed; returns `false` once decoding has ended (an
+/// error was returned).
+fn drain(d: &mut Decoder, out: &mut Vec<Event>) -> bool {
+    loop {
+        match d.next() {
+            Ok(Some(m)) => out.push(m.into()),
+            Ok(None) => return true,
+            Err(e) => {
+                // Every error maps to one of the three failure codes.
+                assert!(matches!(e.close_code().0, 1002 | 1007 | 1009), "{e:?}");
+                out.push(Event::Error(e));
+                return false;
+            }
+        }
+    }
+}
+
+fn write_chunk(d: &mut Decoder, mut chunk: &[u8], via_read_buf: bool) {
+    if !via_read_buf {
+        d.feed(chunk);
+        return;
+    }
+    while !chunk.is_empty() {
+        let spare = d.read_buf();
+        assert!(!spare.is_empty());
+        let n = spare.len().min(chunk.len());
+        spare[..n].copy_from_slice(&chunk[..n]);
+        d.commit(n);
+        chunk = &chunk[n..];
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let data = &input.data[..];
+
+    let mut whole = decoder(input.flags);
+    whole.feed(data);
+    let mut expected = Vec::new();
+    drain(&mut whole, &mut expected);
+
+    let mut d = decoder(input.flags);
+    let via_read_buf = input.flags & 0x40 != 0;
+    let mut got = Vec::new();
+    let mut at = 0;
+    let mut turn = 0;
+    while at < data.len() {
+        let size = match input.chunks.get(turn % input.chunks.len().max(1)) {
+            Some(&c) => usize::from(c) + 1,
+            None => 1,
+        };
+        turn += 1;
+        let end = (at + size).min(data.len());
+        write_chunk(&mut d, &data[at..end], via_read_buf);
+        at = end;
+        // Memory follows the bytes received, not lengths announced in headers.
+        assert!(
+            d.capacity() <= 4 * at + (256 << 10),
+            "capacity {} after {at} bytes",
+            d.capacity()
+        );
+        if !drain(&mut d, &mut got) {
+            break;
+        }
+    }
+    assert_eq!(got, expected, "chunked decoding differs from one-shot decoding");
+    if matches!(got.last(), Some(Event::Close(_))) {
+        assert!(d.is_closed());
+        assert_eq!(d.next(), Ok(None));
+    }
+});
