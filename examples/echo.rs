@@ -6,6 +6,8 @@
 //!     [--max-message-size BYTES] [--tls-cert FILE --tls-key FILE [--tls-chain FILE]]
 //!     [--heartbeat-interval SECS --heartbeat-timeout SECS]
 //!     [--watchdog-interval SECS --watchdog-attempts N]
+//!     [--auth basic,url,session] [--user NAME --password PASS]... [--users FILE]
+//!     [--allow-non-auth]
 //! ```
 //!
 //! When ready it prints exactly one line, `listening on ws://HOST:PORT` (or `wss://`).
@@ -16,7 +18,8 @@ use std::process::exit;
 use std::time::Duration;
 
 use syncws::{
-    Connection, Handler, HeartbeatConfig, InlineHandler, Server, ServerConfig, ServerEvent, WatchdogConfig,
+    AuthConfig, Connection, Handler, HeartbeatConfig, InlineHandler, Server, ServerConfig, ServerEvent,
+    WatchdogConfig,
 };
 
 struct Echo;
@@ -53,7 +56,9 @@ fn usage(why: &str) -> ! {
         "usage: echo [--addr HOST:PORT] [--notify async|nosync] [--max-message-size BYTES]\n\
          \x20           [--tls-cert FILE --tls-key FILE [--tls-chain FILE]]\n\
          \x20           [--heartbeat-interval SECS --heartbeat-timeout SECS]\n\
-         \x20           [--watchdog-interval SECS --watchdog-attempts N]"
+         \x20           [--watchdog-interval SECS --watchdog-attempts N]\n\
+         \x20           [--auth basic,url,session] [--user NAME --password PASS]... [--users FILE]\n\
+         \x20           [--allow-non-auth]"
     );
     exit(2)
 }
@@ -73,6 +78,10 @@ fn main() {
     let (mut cert, mut key, mut chain) = (None, None, None);
     let (mut hb_interval, mut hb_timeout) = (None, Duration::ZERO);
     let (mut wd_interval, mut wd_attempts) = (None, 0u32);
+    let mut auth: Option<AuthConfig> = None;
+    let mut users: Vec<(String, Option<String>)> = Vec::new();
+    let mut users_file = None;
+    let mut allow_non_auth = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut val = || {
@@ -106,6 +115,25 @@ fn main() {
                     .parse()
                     .unwrap_or_else(|e| usage(&format!("bad attempts: {e}")))
             }
+            "--auth" => {
+                let (mut b, mut u, mut se) = (false, false, false);
+                for m in val().split(',') {
+                    match m.trim() {
+                        "basic" => b = true,
+                        "url" => u = true,
+                        "session" => se = true,
+                        other => usage(&format!("unknown auth method {other}")),
+                    }
+                }
+                auth = Some(AuthConfig::new().methods(b, u, se));
+            }
+            "--user" => users.push((val(), None)),
+            "--password" => match users.last_mut() {
+                Some((_, p @ None)) => *p = Some(val()),
+                _ => usage("--password must follow --user"),
+            },
+            "--users" => users_file = Some(val()),
+            "--allow-non-auth" => allow_non_auth = true,
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
         }
@@ -119,6 +147,24 @@ fn main() {
     }
     if let Some(i) = wd_interval {
         config = config.watchdog(WatchdogConfig::new(i, wd_attempts));
+    }
+    if let Some(mut a) = auth {
+        for (u, p) in users {
+            let Some(p) = p else {
+                usage(&format!("--user {u} needs a --password"))
+            };
+            a = a.user(u, p);
+        }
+        if let Some(f) = users_file {
+            let text =
+                std::fs::read_to_string(&f).unwrap_or_else(|e| usage(&format!("cannot read {f}: {e}")));
+            a = a
+                .users_from_lines(&text)
+                .unwrap_or_else(|e| usage(&format!("{f}: {e}")));
+        }
+        config = config.auth(a.allow_non_auth(allow_non_auth));
+    } else if !users.is_empty() || users_file.is_some() || allow_non_auth {
+        usage("--user, --users and --allow-non-auth need --auth");
     }
     let mut server = Server::new(config);
     let scheme = match (cert, key) {

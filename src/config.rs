@@ -83,6 +83,8 @@ pub struct ServerConfig {
     pub heartbeat: HeartbeatConfig,
     /// Watchdog: restart the listener after an unexpected failure. Default disabled.
     pub watchdog: WatchdogConfig,
+    /// Authentication (Basic, URL, Session). Default disabled.
+    pub auth: crate::auth::AuthConfig,
     /// Set `TCP_NODELAY` on accepted sockets. Default `true` (WebSocket messages are
     /// latency-sensitive and already written whole).
     pub nodelay: bool,
@@ -161,6 +163,7 @@ impl Default for ServerConfig {
                 interval: Duration::from_secs(10),
                 attempts: 0,
             },
+            auth: crate::auth::AuthConfig::default(),
             nodelay: true,
         }
     }
@@ -233,6 +236,8 @@ impl ServerConfig {
         watchdog: WatchdogConfig);
     setter!(/// Sets [`ServerConfig::nodelay`].
         nodelay: bool);
+    setter!(/// Sets [`ServerConfig::auth`].
+        auth: crate::auth::AuthConfig);
 
     /// Checks the configuration for values that cannot work.
     pub fn validate(&self) -> Result<(), crate::Error> {

@@ -42,7 +42,8 @@
 //! client.send(tungstenite::Message::text("hello")).unwrap();
 //! assert_eq!(client.read().unwrap().into_text().unwrap().as_str(), "hello");
 //! assert_eq!(rx.recv().unwrap(), "hello");
-//! handle.stop(); // close 1001 to the client, threads joined
+//! drop(client);
+//! handle.stop(); // close 1001 to any client still there; every thread joined
 //! ```
 //!
 //! ## Threads
@@ -86,6 +87,7 @@
 #![forbid(unsafe_code)]
 #![cfg(unix)]
 
+mod auth;
 mod config;
 mod connection;
 mod error;
@@ -98,6 +100,7 @@ mod stats;
 mod tls;
 mod worker;
 
+pub use auth::{AuthConfig, AuthHook};
 pub use config::{HeartbeatConfig, NotifyMode, OverflowPolicy, ServerConfig, WatchdogConfig};
 pub use connection::{Connection, ConnectionId};
 pub use error::{Error, Result};

@@ -32,6 +32,7 @@ pub type HttpHook = dyn Fn(&Request) -> HttpResponse + Send + Sync;
 pub(crate) struct Hooks {
     pub(crate) handshake: Option<Arc<HandshakeHook>>,
     pub(crate) http: Option<Arc<HttpHook>>,
+    pub(crate) auth: Option<Arc<crate::auth::AuthHook>>,
 }
 
 /// Where connection threads deliver events.
@@ -48,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     pub(crate) service: Service,
     pub(crate) service_stop: AtomicBool,
+    pub(crate) sessions: crate::auth::Sessions,
     pub(crate) stopping: AtomicBool,
     registry: RwLock<HashMap<ConnectionId, Connection>>,
     /// Sockets still in their handshake (shut down on stop).
@@ -193,6 +195,16 @@ impl Server {
         self
     }
 
+    /// Sets the authentication hook, consulted (on the connection's thread) for user names
+    /// that are not in [`crate::AuthConfig::users`]: `(request, user, password) -> accept?`.
+    pub fn on_auth<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Request, &str, &str) -> bool + Send + Sync + 'static,
+    {
+        self.hooks.auth = Some(Arc::new(hook));
+        self
+    }
+
     /// Serves wss:// with this TLS configuration (see [`crate::TlsConfig`]). The PEM files are
     /// read and checked at each start.
     #[cfg(feature = "tls")]
@@ -249,6 +261,7 @@ impl Server {
             stats: self.stats.clone(),
             service: Service::new()?,
             service_stop: AtomicBool::new(false),
+            sessions: crate::auth::Sessions::default(),
             stopping: AtomicBool::new(false),
             registry: RwLock::new(HashMap::new()),
             handshaking: Mutex::new(HashMap::new()),

@@ -134,17 +134,28 @@ fn handshake_phase(
         protocols: Vec::new(),
         secure,
     };
+    let auth = crate::auth::Auth {
+        cfg: &cfg.auth,
+        hook: shared.hooks.auth.as_deref(),
+        sessions: &shared.sessions,
+    };
     if !req.wants_websocket() {
-        // Plain HTTP.
-        let resp = match &shared.hooks.http {
-            Some(h) => match catch_unwind(AssertUnwindSafe(|| h(&request))) {
+        // Plain HTTP: the session endpoint first, then the application's hook.
+        let own = if cfg.auth.enabled {
+            auth.http(&request)
+        } else {
+            None
+        };
+        let resp = match (own, &shared.hooks.http) {
+            (Some(r), _) => r,
+            (None, Some(h)) => match catch_unwind(AssertUnwindSafe(|| h(&request))) {
                 Ok(r) => r,
                 Err(p) => {
                     log::error!("{peer}: HTTP hook panicked: {}", panic_message(&*p));
                     HttpResponse::text(500, "internal error\n")
                 }
             },
-            None => {
+            (None, None) => {
                 return refuse(shared, &mut stream, peer, &HandshakeError::NotWebSocketUpgrade);
             }
         };
@@ -165,6 +176,24 @@ fn handshake_phase(
         Err(e) => return refuse(shared, &mut stream, peer, &e),
     };
     request.protocols = up.protocols.clone();
+    let mut user = None;
+    if cfg.auth.enabled {
+        match auth.upgrade(&request) {
+            crate::auth::Outcome::User { user: u, target } => {
+                // Hooks and the connection see the path without the credentials.
+                request.target = target;
+                user = Some(u);
+            }
+            crate::auth::Outcome::Anonymous => {}
+            crate::auth::Outcome::Refuse(resp) => {
+                log::info!("{peer}: upgrade refused by authentication ({})", resp.status);
+                shared.stats.rejected();
+                let _ = stream.write_all(&resp.to_bytes());
+                linger_close(stream.sock());
+                return None;
+            }
+        }
+    }
     let accept = match &shared.hooks.handshake {
         Some(h) => match catch_unwind(AssertUnwindSafe(|| h(&request))) {
             Ok(Ok(a)) => a,
@@ -204,10 +233,10 @@ fn handshake_phase(
         return None;
     }
     let info = ConnInfo {
-        target: req.target,
+        target: request.target,
         headers: request.headers,
         protocol,
-        user: None,
+        user,
     };
     #[allow(unused_mut)]
     let mut out = Out::new();
@@ -377,8 +406,11 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
                         // Replies to the messages before the error are sent by the dispatch
                         // thread: let it send the close frame after them, in order.
                         let (ack, done) = crossbeam_channel::bounded(1);
-                        *conn.0.pending_fail.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(PendingFail { code, reason: reason.clone(), ack });
+                        *conn.0.pending_fail.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingFail {
+                            code,
+                            reason: reason.clone(),
+                            ack,
+                        });
                         em.error(shared, &conn, Error::Protocol(e));
                         let _ = done.recv_timeout(shared.config.close_timeout.min(Duration::from_secs(1)));
                         conn.run_pending_fail();
