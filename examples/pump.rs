@@ -37,7 +37,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--addr" => addr = args.next().expect("--addr needs a value"),
-            "--frames" => frames = args.next().and_then(|v| v.parse().ok()).expect("--frames needs a number"),
+            "--frames" => {
+                frames = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--frames needs a number")
+            }
             other => {
                 eprintln!("unknown flag {other}");
                 std::process::exit(2);
@@ -45,7 +50,9 @@ fn main() {
         }
     }
     let addr: std::net::SocketAddr = addr.parse().expect("bad --addr");
-    let (handle, dispatcher) = Server::new(ServerConfig::new(addr)).start_manual().expect("listen");
+    let (handle, dispatcher) = Server::new(ServerConfig::new(addr))
+        .start_manual()
+        .expect("listen");
     println!("listening on ws://{}", handle.local_addr());
     let score = Rc::new(RefCell::new(0));
     let mut game = Game { score: score.clone() };
@@ -55,7 +62,10 @@ fn main() {
         frame += 1;
         let handled = dispatcher.dispatch_pending(&mut game);
         if handled > 0 {
-            println!("frame {frame}: handled {handled} event(s), score {}", score.borrow());
+            println!(
+                "frame {frame}: handled {handled} event(s), score {}",
+                score.borrow()
+            );
         }
         std::thread::sleep(Duration::from_millis(16)); // "render"
     }

@@ -357,7 +357,11 @@ impl Auth<'_> {
             if let Err(r) = self.check_len(&user, &pass) {
                 return Some(r);
             }
-            if !self.verify(req, &user, &pass) {
+            let shown = Request {
+                target: format!("/sgc/req/auth/session/{}/***", segs[4]),
+                ..req.clone()
+            };
+            if !self.verify(&shown, &user, &pass) {
                 log::info!("{}: session request refused for user {user:?}", req.peer);
                 return Some(self.unauthorized());
             }
@@ -384,11 +388,14 @@ impl Auth<'_> {
             if let Err(r) = self.check_len(&user, &pass) {
                 return Outcome::Refuse(r);
             }
-            return if self.verify(req, &user, &pass) {
-                Outcome::User {
-                    user,
-                    target: rebuild(&segs[5..], query),
-                }
+            let target = rebuild(&segs[5..], query);
+            // The hook sees the request without the credentials in its path.
+            let shown = Request {
+                target: target.clone(),
+                ..req.clone()
+            };
+            return if self.verify(&shown, &user, &pass) {
+                Outcome::User { user, target }
             } else {
                 log::info!("{}: URL authentication failed for user {user:?}", req.peer);
                 Outcome::Refuse(self.unauthorized())
