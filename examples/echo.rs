@@ -166,8 +166,10 @@ fn main() {
     } else if !users.is_empty() || users_file.is_some() || allow_non_auth {
         usage("--user, --users and --allow-non-auth need --auth");
     }
+    #[allow(unused_mut)]
     let mut server = Server::new(config);
     let scheme = match (cert, key) {
+        #[cfg(feature = "tls")]
         (Some(c), Some(k)) => {
             let mut tls = syncws::TlsConfig::new(c, k);
             if let Some(ch) = chain {
@@ -177,6 +179,11 @@ fn main() {
             "wss"
         }
         (None, None) => "ws",
+        #[cfg(not(feature = "tls"))]
+        (Some(_), Some(_)) => {
+            let _ = chain;
+            usage("built without the `tls` feature")
+        }
         _ => usage("--tls-cert and --tls-key go together"),
     };
     let started = if nosync {

@@ -353,6 +353,8 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
     }
     #[cfg(feature = "tls")]
     let mut tls_in = crate::tls::TlsReader::new();
+    #[cfg(feature = "tls")]
+    let is_tls = conn.lock_out().tls.is_some();
     let end = 'outer: loop {
         // Everything already buffered first.
         loop {
@@ -429,7 +431,7 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
             break End::Dropped("write timeout".into());
         }
         #[cfg(feature = "tls")]
-        let r = if conn.lock_out().tls.is_some() {
+        let r = if is_tls {
             tls_in.read(&conn, &mut sock, decoder.read_buf())
         } else {
             sock.read(decoder.read_buf())

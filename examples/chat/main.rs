@@ -108,11 +108,13 @@ fn main() {
             other => usage(&format!("unknown flag {other}")),
         }
     }
+    #[allow(unused_mut)]
     let mut server = Server::new(ServerConfig::new(addr)).on_http(|req| match req.path() {
         "/" | "/index.html" => HttpResponse::html(PAGE),
         _ => HttpResponse::text(404, "not found\n"),
     });
     let scheme = match (cert, key) {
+        #[cfg(feature = "tls")]
         (Some(c), Some(k)) => {
             let mut tls = syncws::TlsConfig::new(c, k);
             if let Some(ch) = chain {
@@ -122,6 +124,11 @@ fn main() {
             "https"
         }
         (None, None) => "http",
+        #[cfg(not(feature = "tls"))]
+        (Some(_), Some(_)) => {
+            let _ = chain;
+            usage("built without the `tls` feature")
+        }
         _ => usage("--tls-cert and --tls-key go together"),
     };
     // The handler needs the server's messenger to broadcast, so pump events ourselves.
