@@ -179,6 +179,11 @@ impl TlsAcceptor {
             }
         }
         sock.set_write_timeout(None)?;
+        // rustls caps its outgoing buffer at 64 KiB by default: a larger frame would be cut
+        // short (write_all fails half-way, leaving a partial frame in the session). Every
+        // write moves the ciphertext into the connection's own queue at once, which
+        // `max_send_queue` bounds, so rustls needs no limit of its own.
+        conn.set_buffer_limit(None);
         Ok(conn)
     }
 }
