@@ -82,7 +82,7 @@ pub(crate) fn run(shared: Arc<Shared>, key: u64, sock: TcpStream, peer: SocketAd
     };
     #[cfg(not(feature = "tls"))]
     let stream = HsStream::Plain(sock);
-    let Some((conn, decoder, read_half)) = handshake_phase(&shared, stream, peer, deadline) else {
+    let Some((conn, decoder, read_half)) = handshake_phase(&shared, stream, peer, deadline, key) else {
         return;
     };
     shared.handshake_done(key);
@@ -96,6 +96,7 @@ fn handshake_phase(
     mut stream: HsStream,
     peer: SocketAddr,
     deadline: Instant,
+    key: u64,
 ) -> Option<(Connection, Decoder, TcpStream)> {
     let cfg = &shared.config;
     let mut buf = Vec::with_capacity(1024);
@@ -223,6 +224,9 @@ fn handshake_phase(
             return None;
         }
     };
+    // Once the 101 is out the client is upgraded: a stop must not shut its socket down as a
+    // pending handshake, but close it with a frame (through the registry, or below).
+    shared.handshake_done(key);
     let _ = stream.sock().set_write_timeout(Some(cfg.write_timeout));
     if let Err(e) = stream.write_all(&response) {
         log::debug!("{peer}: writing 101: {e}");
@@ -252,6 +256,9 @@ fn handshake_phase(
     let mut decoder = Decoder::new(Role::Server, cfg.limits);
     decoder.feed(&buf[used..]);
     if !shared.register(&conn) {
+        // The server began stopping after the 101 went out: the client is upgraded, so it gets
+        // the close frame that stop() sends every other client, not a bare shutdown.
+        conn.fail(CloseCode::GOING_AWAY, "server shutting down");
         let _ = read_half.shutdown(Shutdown::Both);
         return None;
     }
@@ -526,7 +533,7 @@ fn finish(shared: &Arc<Shared>, conn: &Connection, sock: TcpStream, end: End, em
     }
     shared.unregister(conn);
     let _ = sock.shutdown(Shutdown::Write);
-    if matches!(info.clean, false) && !dead {
+    if !info.clean && !dead {
         // After failing the connection, give the peer a moment to read our close frame.
         linger_close(&sock);
     }
