@@ -594,7 +594,12 @@ impl Connection {
 
     /// Sends the close frame of a protocol failure queued behind earlier events, if any.
     pub(crate) fn run_pending_fail(&self) {
-        let pf = self.0.pending_fail.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let pf = self
+            .0
+            .pending_fail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(pf) = pf {
             let _ = self.start_close(pf.code, &pf.reason, false);
             let _ = pf.ack.send(());
