@@ -22,7 +22,9 @@ step() { printf '\n=== interop: %s (%ss) ===\n' "$*" "$((SECONDS - START))"; }
 SKIPPED=()
 loud_skip() {
   local bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
-  printf '%s\n!!! SKIPPED: %s\n%s\n' "$bar" "$*" "$bar" | tee /dev/stderr
+  printf '%s\n!!! SKIPPED: %s\n%s\n' "$bar" "$*" "$bar"
+  # Also on stderr when that goes elsewhere than stdout.
+  [ /proc/self/fd/1 -ef /proc/self/fd/2 ] || printf '%s\n!!! SKIPPED: %s\n%s\n' "$bar" "$*" "$bar" >&2
   SKIPPED+=("$*")
 }
 
