@@ -91,6 +91,8 @@ pub(crate) struct Out {
     pub(crate) dead: bool,
     /// Registered with the service thread for flushing.
     in_service: bool,
+    /// In the current thread's cork list (see [`Cork`]).
+    in_cork: bool,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Box<rustls::ServerConnection>>,
 }
@@ -104,6 +106,7 @@ impl Out {
             local_reason: None,
             dead: false,
             in_service: false,
+            in_cork: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -143,6 +146,52 @@ impl Out {
             self.buf = Vec::new();
         }
         Ok(true)
+    }
+}
+
+thread_local! {
+    /// Connections written to inside this thread's current [`Cork`] scope.
+    static CORK: std::cell::RefCell<Option<Vec<Connection>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Write batching for one thread: while a `Cork` lives, plain-TCP frames this thread sends are
+/// queued, and they go out when it is dropped, one write per connection. The connection thread
+/// corks while it handles the messages of one read, the dispatch thread while it handles a
+/// batch of waiting events: N replies cost one system call instead of N. Sends from other
+/// threads are not delayed: they find bytes queued and hand the connection to the service
+/// thread, which writes at once (the socket is writable), keeping the order.
+pub(crate) struct Cork(());
+
+impl Cork {
+    pub(crate) fn new() -> Self {
+        CORK.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = Some(Vec::new());
+            }
+        });
+        Self(())
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        let list = CORK.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        for conn in list {
+            let mut out = lock(&conn.0.out);
+            out.in_cork = false;
+            if out.dead || out.pending() == 0 {
+                continue;
+            }
+            match out.flush_nb(&conn.0.sock) {
+                Ok(true) => {}
+                Ok(false) => conn.register_flush(&mut out),
+                Err(_) => {
+                    out.dead = true;
+                    let _ = conn.0.sock.shutdown(Shutdown::Both);
+                }
+            }
+        }
     }
 }
 
@@ -373,12 +422,12 @@ impl Connection {
             };
         }
         inner.shared.stats.frame_out(payload.len());
-        self.write_locked(&mut out, &[&hdr[..hlen], payload])
+        self.write_locked(&mut out, &[&hdr[..hlen], payload], true)
     }
 
     /// Writes `parts` (one whole frame) with the lock held: directly if nothing is queued,
     /// else into the queue.
-    fn write_locked(&self, out: &mut Out, parts: &[&[u8]]) -> Result<()> {
+    fn write_locked(&self, out: &mut Out, parts: &[&[u8]], may_cork: bool) -> Result<()> {
         let inner = &*self.0;
         #[cfg(feature = "tls")]
         if let Some(tls) = out.tls.as_mut() {
@@ -387,6 +436,20 @@ impl Connection {
                 io::Write::write_all(&mut w, p)?;
             }
             return self.tls_output_locked(out);
+        }
+        let corked = may_cork && CORK.with(|c| c.borrow().is_some());
+        if corked {
+            // Batched: the cork's end writes everything with one call.
+            out.push(parts);
+            if !out.in_cork {
+                out.in_cork = true;
+                CORK.with(|c| {
+                    if let Some(list) = c.borrow_mut().as_mut() {
+                        list.push(self.clone());
+                    }
+                });
+            }
+            return Ok(());
         }
         if out.pending() == 0 {
             let total: usize = parts.iter().map(|p| p.len()).sum();
@@ -544,7 +607,7 @@ impl Connection {
         }
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let hlen = FrameHeader::new(OpCode::Close, payload.len() as u64, None).encode(&mut hdr);
-        let r = self.write_locked(&mut out, &[&hdr[..hlen], &payload]);
+        let r = self.write_locked(&mut out, &[&hdr[..hlen], &payload], false);
         drop(out);
         if !is_reply {
             self.0
@@ -572,7 +635,7 @@ impl Connection {
                 close_payload(code, reason, &mut payload);
                 let mut hdr = [0u8; MAX_HEADER_LEN];
                 let hlen = FrameHeader::new(OpCode::Close, payload.len() as u64, None).encode(&mut hdr);
-                let _ = self.write_locked(&mut out, &[&hdr[..hlen], &payload[..]]);
+                let _ = self.write_locked(&mut out, &[&hdr[..hlen], &payload[..]], false);
             }
         }
         self.kill(code, reason);

@@ -8,7 +8,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use syncws_protocol::CloseCode;
 
+use crate::connection::Cork;
 use crate::{Connection, Error};
+
+/// Most events handled under one write batch (see `Cork`): bounds the delay of the first
+/// reply in a batch.
+const BATCH: usize = 64;
 
 /// Why and how a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,20 +229,36 @@ impl Dispatcher {
     /// Handles events until the server stops (after the last connection's disconnect).
     pub fn run<H: Handler + ?Sized>(&self, handler: &mut H) {
         while let Ok(ev) = self.rx.recv() {
+            let _cork = Cork::new();
             ev.dispatch(handler);
+            self.batch(handler, BATCH - 1);
         }
     }
 
-    /// Handles the events already waiting, without blocking; returns how many.
-    pub fn dispatch_pending<H: Handler + ?Sized>(&self, handler: &mut H) -> usize {
+    /// Handles up to `max` waiting events; returns how many.
+    fn batch<H: Handler + ?Sized>(&self, handler: &mut H, max: usize) -> usize {
         let mut n = 0;
-        loop {
+        while n < max {
             match self.rx.try_recv() {
                 Ok(ev) => {
                     ev.dispatch(handler);
                     n += 1;
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return n,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        n
+    }
+
+    /// Handles the events already waiting, without blocking; returns how many.
+    pub fn dispatch_pending<H: Handler + ?Sized>(&self, handler: &mut H) -> usize {
+        let mut total = 0;
+        loop {
+            let _cork = Cork::new();
+            let n = self.batch(handler, BATCH);
+            total += n;
+            if n < BATCH {
+                return total;
             }
         }
     }
@@ -247,7 +268,10 @@ impl Dispatcher {
     pub fn dispatch_timeout<H: Handler + ?Sized>(&self, handler: &mut H, timeout: Duration) -> usize {
         match self.rx.recv_timeout(timeout) {
             Ok(ev) => {
-                ev.dispatch(handler);
+                {
+                    let _cork = Cork::new();
+                    ev.dispatch(handler);
+                }
                 1 + self.dispatch_pending(handler)
             }
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => 0,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use syncws_protocol::handshake::{self, parse_request, validate_upgrade};
 use syncws_protocol::{CloseCode, Decoder, HandshakeError, Message, Role};
 
-use crate::connection::{set_own_thread, ConnInfo, Connection, ConnectionId, Out, PendingFail};
+use crate::connection::{set_own_thread, ConnInfo, Connection, ConnectionId, Cork, Out, PendingFail};
 use crate::handler::{panic_message, Disconnect, Event};
 use crate::http::{Accept, HttpResponse, Request};
 use crate::server::{Shared, Sink};
@@ -363,7 +363,8 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
     #[cfg(feature = "tls")]
     let is_tls = conn.lock_out().tls.is_some();
     let end = 'outer: loop {
-        // Everything already buffered first.
+        // Everything already buffered first; replies go out together at the end (one write).
+        let cork = Cork::new();
         loop {
             match decoder.next() {
                 Ok(None) => break,
@@ -431,6 +432,7 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
                 }
             }
         }
+        drop(cork);
         // Back-pressure: do not read more from a client whose replies are piling up.
         if conn.lock_out().pending() > shared.config.max_send_queue / 2
             && conn.wait_drained(shared.config.max_send_queue / 4).is_err()
