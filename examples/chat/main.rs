@@ -11,7 +11,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::exit;
 
-use syncws::{Connection, ConnectionId, Disconnect, Handler, HttpResponse, Messenger, Server, ServerConfig};
+use syncws::{
+    Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, Messenger, Server, ServerConfig,
+};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -109,10 +111,15 @@ fn main() {
         }
     }
     #[allow(unused_mut)]
-    let mut server = Server::new(ServerConfig::new(addr)).on_http(|req| match req.path() {
-        "/" | "/index.html" => HttpResponse::html(PAGE),
-        _ => HttpResponse::text(404, "not found\n"),
-    });
+    let mut server = Server::new(ServerConfig::new(addr))
+        .on_http(|req| match req.path() {
+            "/" | "/index.html" => HttpResponse::html(PAGE),
+            _ => HttpResponse::text(404, "not found\n"),
+        })
+        .on_handshake(|req| match req.path() {
+            "/chat" => Ok(Accept::new()),
+            _ => Err(HttpResponse::text(404, "no chat here; try /chat\n")),
+        });
     let scheme = match (cert, key) {
         #[cfg(feature = "tls")]
         (Some(c), Some(k)) => {
