@@ -40,7 +40,7 @@ pub enum OverflowPolicy {
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Addresses to listen on. Default: `127.0.0.1:9001`. Port 0 lets the OS choose
-    /// (see [`crate::ServerHandle::local_addr`]).
+    /// (see [`crate::Messenger::local_addr`]).
     pub bind: Vec<SocketAddr>,
     /// Frame and message size limits (defaults: 16 MiB frame, 64 MiB message, 8 KiB initial
     /// read buffer). Larger frames or messages are refused with close code 1009 as soon as
