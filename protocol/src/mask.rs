@@ -15,6 +15,11 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
 ///
 /// Lets a decoder unmask a frame's payload piece by piece as it arrives.
 pub fn apply_mask_offset(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    // Small payloads (most control frames and chat messages): the plain loop wins, the
+    // alignment split costs more than it saves (measured in benches/protocol.rs).
+    if buf.len() < 32 {
+        return apply_mask_bytewise(buf, key, offset);
+    }
     // Rotate the key so that index 0 of `buf` uses key byte `offset % 4`.
     let key = rotate(key, offset);
     // Head: bytes until `buf` reaches 8-byte alignment.
