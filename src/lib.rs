@@ -46,6 +46,60 @@
 //! handle.stop(); // close 1001 to any client still there; every thread joined
 //! ```
 //!
+//! No-sync mode: handlers run on each connection's own thread and get borrowed messages (no
+//! copy); they must be `Send + Sync`:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use syncws::{Connection, InlineHandler, Server, ServerConfig};
+//!
+//! struct Echo(AtomicUsize);
+//! impl InlineHandler for Echo {
+//!     fn on_text(&self, conn: &Connection, text: &str) {
+//!         self.0.fetch_add(1, Ordering::Relaxed);
+//!         conn.send_text(text).unwrap();
+//!     }
+//! }
+//!
+//! let handle = Server::new(ServerConfig::new(([127, 0, 0, 1], 0)))
+//!     .start_inline(Echo(AtomicUsize::new(0)))
+//!     .unwrap();
+//! let (mut client, _) = tungstenite::connect(format!("ws://{}/", handle.local_addr())).unwrap();
+//! client.send(tungstenite::Message::text("inline")).unwrap();
+//! assert_eq!(client.read().unwrap().into_text().unwrap().as_str(), "inline");
+//! drop(client);
+//! handle.stop();
+//! ```
+//!
+//! Asynchronous mode pumped by the application's own thread (a GUI or game loop): the handler
+//! stays on that thread and need not be `Send`:
+//!
+//! ```
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use syncws::{Connection, Handler, Server, ServerConfig};
+//!
+//! struct Ui(Rc<std::cell::Cell<u32>>); // Rc: not Send, and that is fine here
+//! impl Handler for Ui {
+//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!         self.0.set(self.0.get() + 1);
+//!         conn.send_text(&text.to_uppercase()).unwrap();
+//!     }
+//! }
+//!
+//! let (handle, dispatcher) = Server::new(ServerConfig::new(([127, 0, 0, 1], 0))).start_manual().unwrap();
+//! let (mut client, _) = tungstenite::connect(format!("ws://{}/", handle.local_addr())).unwrap();
+//! client.send(tungstenite::Message::text("pump")).unwrap();
+//! let mut ui = Ui(Rc::default());
+//! while ui.0.get() == 0 {
+//!     // One turn of the application's loop: handle what has arrived, then draw, etc.
+//!     dispatcher.dispatch_timeout(&mut ui, Duration::from_millis(10));
+//! }
+//! assert_eq!(client.read().unwrap().into_text().unwrap().as_str(), "PUMP");
+//! drop(client);
+//! handle.stop();
+//! ```
+//!
 //! ## Threads
 //!
 //! ```text
