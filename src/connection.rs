@@ -204,7 +204,7 @@ pub(crate) struct ConnInner {
     pub(crate) id: ConnectionId,
     pub(crate) peer: SocketAddr,
     pub(crate) info: ConnInfo,
-    pub(crate) sock: TcpStream,
+    pub(crate) sock: Arc<TcpStream>,
     pub(crate) out: Mutex<Out>,
     pub(crate) shared: Arc<Shared>,
     /// Milliseconds since the server's epoch when bytes last arrived.
@@ -271,7 +271,7 @@ impl Connection {
         id: ConnectionId,
         peer: SocketAddr,
         info: ConnInfo,
-        sock: TcpStream,
+        sock: Arc<TcpStream>,
         shared: Arc<Shared>,
         out: Out,
     ) -> Self {

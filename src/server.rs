@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     registry: RwLock<HashMap<ConnectionId, Connection>>,
     /// Sockets still in their handshake (shut down on stop).
-    handshaking: Mutex<HashMap<u64, TcpStream>>,
+    handshaking: Mutex<HashMap<u64, Arc<TcpStream>>>,
     /// Connection threads alive.
     live: AtomicUsize,
     next_key: AtomicU64,
@@ -431,13 +431,14 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         return;
     }
     let key = shared.next_key.fetch_add(1, Ordering::Relaxed);
-    if let Ok(c) = stream.try_clone() {
-        shared
-            .handshaking
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, c);
-    }
+    // One descriptor per connection: the thread, the handshake list (for stop) and later the
+    // connection's writers all share this socket.
+    let stream = Arc::new(stream);
+    shared
+        .handshaking
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, stream.clone());
     shared.live.fetch_add(1, Ordering::AcqRel);
     let s = shared.clone();
     let spawned = std::thread::Builder::new()

@@ -207,12 +207,7 @@ impl TlsReader {
         }
     }
 
-    pub(crate) fn read(
-        &mut self,
-        conn: &Connection,
-        sock: &mut TcpStream,
-        buf: &mut [u8],
-    ) -> io::Result<usize> {
+    pub(crate) fn read(&mut self, conn: &Connection, sock: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             {
                 let mut out = conn.lock_out();
@@ -249,7 +244,7 @@ impl TlsReader {
             if self.raw.is_empty() {
                 self.raw = vec![0; 16 << 10];
             }
-            let n = sock.read(&mut self.raw)?;
+            let n = (&*sock).read(&mut self.raw)?;
             self.pos = 0;
             self.len = n;
             if n == 0 {

@@ -20,9 +20,9 @@ use crate::Error;
 /// The byte stream during the handshake: plain TCP, or TLS with the session still local to
 /// this thread.
 pub(crate) enum HsStream {
-    Plain(TcpStream),
+    Plain(Arc<TcpStream>),
     #[cfg(feature = "tls")]
-    Tls(TcpStream, Box<rustls::ServerConnection>),
+    Tls(Arc<TcpStream>, Box<rustls::ServerConnection>),
 }
 
 impl HsStream {
@@ -36,18 +36,19 @@ impl HsStream {
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::Plain(s) => s.read(buf),
+            Self::Plain(s) => (&**s).read(buf),
             #[cfg(feature = "tls")]
-            Self::Tls(s, c) => rustls::Stream::new(&mut **c, s).read(buf),
+            Self::Tls(s, c) => rustls::Stream::new(&mut **c, &mut &**s).read(buf),
         }
     }
 
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Self::Plain(s) => s.write_all(data),
+            Self::Plain(s) => (&**s).write_all(data),
             #[cfg(feature = "tls")]
             Self::Tls(s, c) => {
-                let mut st = rustls::Stream::new(&mut **c, s);
+                let mut sock: &TcpStream = s;
+                let mut st = rustls::Stream::new(&mut **c, &mut sock);
                 st.write_all(data)?;
                 st.flush()
             }
@@ -64,7 +65,7 @@ fn until(sock: &TcpStream, deadline: Instant) -> io::Result<()> {
     sock.set_read_timeout(Some(left))
 }
 
-pub(crate) fn run(shared: Arc<Shared>, key: u64, sock: TcpStream, peer: SocketAddr) {
+pub(crate) fn run(shared: Arc<Shared>, key: u64, sock: Arc<TcpStream>, peer: SocketAddr) {
     if shared.config.nodelay {
         let _ = sock.set_nodelay(true);
     }
@@ -97,7 +98,7 @@ fn handshake_phase(
     peer: SocketAddr,
     deadline: Instant,
     key: u64,
-) -> Option<(Connection, Decoder, TcpStream)> {
+) -> Option<(Connection, Decoder, Arc<TcpStream>)> {
     let cfg = &shared.config;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
@@ -217,12 +218,10 @@ fn handshake_phase(
     // A subprotocol must be one the client offered.
     let protocol = accept.protocol.filter(|p| up.protocols.iter().any(|o| o == p));
     let response = handshake::response_101(&up.key, protocol.as_deref(), &accept.headers);
-    let write_half = match stream.sock().try_clone() {
-        Ok(s) => s,
-        Err(e) => {
-            log::warn!("{peer}: {e}");
-            return None;
-        }
+    let write_half = match &stream {
+        HsStream::Plain(s) => s.clone(),
+        #[cfg(feature = "tls")]
+        HsStream::Tls(s, _) => s.clone(),
     };
     // Once the 101 is out the client is upgraded: a stop must not shut its socket down as a
     // pending handshake, but close it with a frame (through the registry, or below).
@@ -352,7 +351,7 @@ enum End {
     Failed,
 }
 
-fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut sock: TcpStream) {
+fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, sock: Arc<TcpStream>) {
     set_own_thread(&conn);
     let em = Emitter { sink: shared.sink() };
     if !em.inline(&conn, |h| h.on_connect(&conn)) {
@@ -441,12 +440,12 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
         }
         #[cfg(feature = "tls")]
         let r = if is_tls {
-            tls_in.read(&conn, &mut sock, decoder.read_buf())
+            tls_in.read(&conn, &sock, decoder.read_buf())
         } else {
-            sock.read(decoder.read_buf())
+            (&*sock).read(decoder.read_buf())
         };
         #[cfg(not(feature = "tls"))]
-        let r = sock.read(decoder.read_buf());
+        let r = (&*sock).read(decoder.read_buf());
         match r {
             Ok(0) => break End::Dropped("connection closed without a close frame".into()),
             Ok(n) => {
@@ -470,7 +469,7 @@ fn frame_phase(shared: &Arc<Shared>, conn: Connection, mut decoder: Decoder, mut
     finish(shared, &conn, sock, end, &em);
 }
 
-fn finish(shared: &Arc<Shared>, conn: &Connection, sock: TcpStream, end: End, em: &Emitter) {
+fn finish(shared: &Arc<Shared>, conn: &Connection, sock: Arc<TcpStream>, end: End, em: &Emitter) {
     let (local, close_sent, dead) = {
         let out = conn.lock_out();
         (out.local_reason.clone(), out.close_sent.clone(), out.dead)
