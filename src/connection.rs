@@ -162,6 +162,9 @@ thread_local! {
 /// thread, which writes at once (the socket is writable), keeping the order.
 pub(crate) struct Cork(());
 
+/// Frames larger than this are written directly even inside a [`Cork`].
+const CORK_MAX_FRAME: usize = 64 << 10;
+
 impl Cork {
     pub(crate) fn new() -> Self {
         CORK.with(|c| {
@@ -401,10 +404,15 @@ impl Connection {
                 return Err(Error::Closed);
             }
             let pending = out.pending();
-            if pending == 0 || pending + total <= max || opcode.is_control() {
+            if pending == 0 || pending + total <= max {
                 break;
             }
-            if own_thread(inner) {
+            let own = own_thread(inner);
+            if opcode.is_control() && !own {
+                // Pings from other threads (the heartbeat) are small and rare: let them in.
+                break;
+            }
+            if own {
                 // Back-pressure for the connection's own thread: wait, without the lock.
                 drop(out);
                 self.wait_drained(max.saturating_sub(total))?;
@@ -437,7 +445,20 @@ impl Connection {
             }
             return self.tls_output_locked(out);
         }
-        let corked = may_cork && CORK.with(|c| c.borrow().is_some());
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut corked = may_cork && CORK.with(|c| c.borrow().is_some());
+        if corked && total > CORK_MAX_FRAME {
+            // A large frame gains nothing from batching and would be copied: write what is
+            // batched, then (if that all went out) the frame straight from the caller's buffer.
+            if out.pending() > 0 {
+                if let Err(e) = out.flush_nb(&inner.sock) {
+                    out.dead = true;
+                    let _ = inner.sock.shutdown(Shutdown::Both);
+                    return Err(Error::Io(e));
+                }
+            }
+            corked = out.pending() > 0;
+        }
         if corked {
             // Batched: the cork's end writes everything with one call.
             out.push(parts);
@@ -452,7 +473,6 @@ impl Connection {
             return Ok(());
         }
         if out.pending() == 0 {
-            let total: usize = parts.iter().map(|p| p.len()).sum();
             let mut written = 0;
             loop {
                 let (rest, n_rest) = skip_written(parts, written);

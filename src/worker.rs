@@ -101,7 +101,6 @@ fn handshake_phase(
 ) -> Option<(Connection, Decoder, Arc<TcpStream>)> {
     let cfg = &shared.config;
     let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
     let (req, used) = loop {
         match parse_request(&buf, cfg.max_headers) {
             Ok(Some(r)) => break r,
@@ -112,10 +111,16 @@ fn handshake_phase(
             return refuse(shared, &mut stream, peer, &HandshakeError::HeaderTooLarge);
         }
         until(stream.sock(), deadline).ok()?;
-        let room = (cfg.max_handshake_bytes - buf.len()).min(chunk.len());
-        match stream.read(&mut chunk[..room]) {
+        // Read straight into the heap buffer: stack pages touched here would stay resident
+        // for the connection's whole life.
+        let old = buf.len();
+        let room = (cfg.max_handshake_bytes - old).min(2048);
+        buf.resize(old + room, 0);
+        let r = stream.read(&mut buf[old..]);
+        buf.truncate(old + *r.as_ref().unwrap_or(&0));
+        match r {
             Ok(0) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 log::debug!("{peer}: handshake read: {e}");

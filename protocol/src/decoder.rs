@@ -28,8 +28,9 @@ pub struct Limits {
     /// Largest accepted message (the sum of its fragments), checked as each frame header
     /// arrives. Default 64 MiB. Exceeding it fails the connection with 1009.
     pub max_message_size: u64,
-    /// Size of the read buffer when it is first needed and what it shrinks back to after a
-    /// large message. Default 8 KiB.
+    /// Size of the read buffer when it is first needed, and what it shrinks back to when the
+    /// connection is quiet. Default 4 KiB. A busy connection's reads grow (doubling while reads
+    /// fill the buffer) up to 64 KiB, so one read serves many frames.
     pub read_chunk: usize,
 }
 
@@ -38,7 +39,7 @@ impl Default for Limits {
         Self {
             max_frame_size: 16 << 20,
             max_message_size: 64 << 20,
-            read_chunk: 8 << 10,
+            read_chunk: 4 << 10,
         }
     }
 }
@@ -109,7 +110,18 @@ pub struct Decoder {
     clear_msg: bool,
     utf8: Utf8Validator,
     closed: bool,
+    /// Current read size: adapts between `limits.read_chunk` and [`BUSY_CHUNK`].
+    chunk: usize,
+    /// Length of the region last handed out by `read_buf`.
+    offered: usize,
+    /// The last data frame was large: keep a large buffer for the next one.
+    last_big: bool,
 }
+
+/// Largest read size a busy connection grows to.
+const BUSY_CHUNK: usize = 64 << 10;
+/// Largest buffer kept between frames after a large frame.
+const KEEP_BIG: usize = 4 << 20;
 
 impl Decoder {
     /// A decoder for an endpoint playing `role`: a server expects masked frames, a client
@@ -128,6 +140,9 @@ impl Decoder {
             clear_msg: false,
             utf8: Utf8Validator::new(),
             closed: false,
+            chunk: limits.read_chunk.max(64),
+            offered: 0,
+            last_big: false,
         }
     }
 
@@ -168,14 +183,15 @@ impl Decoder {
         if pending == 0 {
             self.pos = 0;
             self.filled = 0;
-            // Shrink back after a large message.
-            if self.buf.len() > self.limits.read_chunk.max(64 << 10) {
+            // Shrink when quiet; right after a large frame keep the room for the next one.
+            let keep = if self.last_big { KEEP_BIG } else { self.chunk };
+            if self.buf.len() > keep {
                 self.buf = Vec::new();
             }
         }
         // How much room we want: a chunk, or for a big frame in progress, up to what it still
         // needs, growing at most geometrically with what has arrived.
-        let mut want = self.limits.read_chunk;
+        let mut want = self.chunk;
         if let Some(c) = &self.cur {
             let total = c.header_len as u64 + c.header.payload_len;
             let missing = total.saturating_sub(pending as u64) as usize;
@@ -192,6 +208,7 @@ impl Decoder {
             }
         }
         let filled = self.filled;
+        self.offered = self.buf.len() - filled;
         &mut self.buf[filled..]
     }
 
@@ -199,6 +216,13 @@ impl Decoder {
     pub fn commit(&mut self, n: usize) {
         assert!(self.filled + n <= self.buf.len(), "commit beyond read_buf");
         self.filled += n;
+        // Adapt the read size: a read that filled the region asks for more next time; reads
+        // much smaller than the chunk let it shrink back.
+        if n > 0 && n >= self.offered {
+            self.chunk = (self.chunk * 2).min(BUSY_CHUNK.max(self.limits.read_chunk));
+        } else if n < self.chunk / 4 {
+            self.chunk = (self.chunk / 2).max(self.limits.read_chunk.max(64));
+        }
     }
 
     /// Copies `data` into the decoder's buffer.
@@ -331,6 +355,9 @@ impl Decoder {
             }
             // The frame is complete and unmasked in buf[start..start + len].
             self.cur = None;
+            if !cur.header.opcode.is_control() {
+                self.last_big = len > BUSY_CHUNK;
+            }
             self.pos = start + len;
             let range = start..start + len;
             let h = cur.header;
