@@ -12,6 +12,9 @@
 //!
 //! When ready it prints exactly one line, `listening on ws://HOST:PORT` (or `wss://`).
 
+#[path = "support/logger.rs"]
+mod logger;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::exit;
@@ -71,7 +74,7 @@ fn secs(v: &str) -> Duration {
 }
 
 fn main() {
-    init_log();
+    logger::init();
     let mut addr: SocketAddr = "127.0.0.1:9001".parse().expect("default address");
     let mut nosync = false;
     let mut max_message: Option<u64> = None;
@@ -202,33 +205,5 @@ fn main() {
     let _ = std::io::stdout().flush();
     loop {
         std::thread::park();
-    }
-}
-
-/// A minimal logger for the `log` facade: `RUST_LOG=debug|info|warn|error` (default warn) to
-/// stderr.
-fn init_log() {
-    struct Stderr(log::LevelFilter);
-    impl log::Log for Stderr {
-        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            m.level() <= self.0
-        }
-        fn log(&self, r: &log::Record<'_>) {
-            if self.enabled(r.metadata()) {
-                eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
-            }
-        }
-        fn flush(&self) {}
-    }
-    let level = match std::env::var("RUST_LOG").as_deref() {
-        Ok("trace") => log::LevelFilter::Trace,
-        Ok("debug") => log::LevelFilter::Debug,
-        Ok("info") => log::LevelFilter::Info,
-        Ok("error") => log::LevelFilter::Error,
-        Ok("off") => log::LevelFilter::Off,
-        _ => log::LevelFilter::Warn,
-    };
-    if log::set_logger(Box::leak(Box::new(Stderr(level)))).is_ok() {
-        log::set_max_level(level);
     }
 }

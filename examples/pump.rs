@@ -6,6 +6,9 @@
 //! cargo run --example pump -- [--addr HOST:PORT] [--frames N]
 //! ```
 
+#[path = "support/logger.rs"]
+mod logger;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -31,6 +34,7 @@ impl Handler for Game {
 }
 
 fn main() {
+    logger::init();
     let mut addr = "127.0.0.1:9002".to_string();
     let mut frames: u64 = u64::MAX;
     let mut args = std::env::args().skip(1);

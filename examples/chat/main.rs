@@ -6,6 +6,9 @@
 //! cargo run --release --example chat -- [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]
 //! ```
 
+#[path = "../support/logger.rs"]
+mod logger;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -89,6 +92,7 @@ fn usage(why: &str) -> ! {
 }
 
 fn main() {
+    logger::init();
     let mut addr: SocketAddr = "127.0.0.1:8080".parse().expect("default address");
     let (mut cert, mut key, mut chain) = (None, None, None);
     let mut args = std::env::args().skip(1);
