@@ -515,6 +515,28 @@ impl Connection {
     /// Moves the TLS session's pending records into the queue and writes what the socket takes.
     #[cfg(feature = "tls")]
     pub(crate) fn tls_output_locked(&self, out: &mut Out) -> Result<()> {
+        let pending = out.pending();
+        let Some(tls) = out.tls.as_mut() else {
+            return Ok(());
+        };
+        if pending == 0 {
+            // Nothing queued: let rustls write its records straight to the socket (no copy
+            // into our queue); only what the socket does not take is queued below.
+            while tls.wants_write() {
+                match tls.write_tls(&mut NonBlocking(&self.0.sock)) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        out.dead = true;
+                        let _ = self.0.sock.shutdown(Shutdown::Both);
+                        return Err(Error::Io(e));
+                    }
+                }
+            }
+            if !tls.wants_write() {
+                return Ok(());
+            }
+        }
         let Some(tls) = out.tls.as_mut() else {
             return Ok(());
         };
@@ -691,6 +713,40 @@ impl Connection {
 
     pub(crate) fn lock_out(&self) -> MutexGuard<'_, Out> {
         lock(&self.0.out)
+    }
+}
+
+/// A socket writer that never blocks: `WouldBlock` instead of waiting.
+#[cfg(feature = "tls")]
+struct NonBlocking<'a>(&'a TcpStream);
+
+#[cfg(feature = "tls")]
+impl io::Write for NonBlocking<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match rustix::net::send(self.0, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+                Err(rustix::io::Errno::INTR) => continue,
+                r => return r.map_err(io::Error::from),
+            }
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match rustix::net::sendmsg(
+                self.0,
+                bufs,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            ) {
+                Err(rustix::io::Errno::INTR) => continue,
+                r => return r.map_err(io::Error::from),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
