@@ -167,3 +167,8 @@ pub use syncws_protocol::{CloseCode, Limits};
 pub use syncws_protocol::{HandshakeError, ProtocolError};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
