@@ -14,6 +14,8 @@
 
 #[path = "support/logger.rs"]
 mod logger;
+#[path = "support/tls_flags.rs"]
+mod tls_flags;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -171,23 +173,16 @@ fn main() {
     }
     #[allow(unused_mut)]
     let mut server = Server::new(config);
-    let scheme = match (cert, key) {
+    let scheme = match tls_flags::tls_config(cert, key, chain) {
         #[cfg(feature = "tls")]
-        (Some(c), Some(k)) => {
-            let mut tls = syncws::TlsConfig::new(c, k);
-            if let Some(ch) = chain {
-                tls = tls.chain(ch);
-            }
+        Ok(Some(tls)) => {
             server = server.tls(tls);
             "wss"
         }
-        (None, None) => "ws",
         #[cfg(not(feature = "tls"))]
-        (Some(_), Some(_)) => {
-            let _ = chain;
-            usage("built without the `tls` feature")
-        }
-        _ => usage("--tls-cert and --tls-key go together"),
+        Ok(Some(never)) => match never {},
+        Ok(None) => "ws",
+        Err(why) => usage(&why),
     };
     let started = if nosync {
         server.start_inline(InlineEcho)

@@ -26,6 +26,9 @@
 //! with the heartbeat on, and answers the text `broadcast:<payload>` from any client by
 //! broadcasting `<payload>` to every connection. It stops when its stdin reaches end of file.
 
+#[path = "support/logger.rs"]
+mod logger;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
@@ -158,7 +161,7 @@ fn server_main(args: Vec<String>) {
             other => usage(&format!("unknown server flag {other}")),
         }
     }
-    init_log();
+    logger::init();
     let (soft, hard) = raise_nofile(2 * max_connections as u64 + 64);
     eprintln!("wsscale server: RLIMIT_NOFILE soft {soft}, hard {hard}");
     let mut config = ServerConfig::new(addr)
@@ -192,34 +195,6 @@ fn server_main(args: Vec<String>) {
     handle.stop();
     println!("stopped {open} {}", t.elapsed().as_millis());
     let _ = std::io::stdout().flush();
-}
-
-/// A minimal logger for the `log` facade: `RUST_LOG=debug|info|warn|error|off` (default
-/// warn) to stderr, so that the server's warnings (refused or failed connections) show.
-fn init_log() {
-    struct Stderr(log::LevelFilter);
-    impl log::Log for Stderr {
-        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            m.level() <= self.0
-        }
-        fn log(&self, r: &log::Record<'_>) {
-            if self.enabled(r.metadata()) {
-                eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
-            }
-        }
-        fn flush(&self) {}
-    }
-    let level = match std::env::var("RUST_LOG").as_deref() {
-        Ok("trace") => log::LevelFilter::Trace,
-        Ok("debug") => log::LevelFilter::Debug,
-        Ok("info") => log::LevelFilter::Info,
-        Ok("error") => log::LevelFilter::Error,
-        Ok("off") => log::LevelFilter::Off,
-        _ => log::LevelFilter::Warn,
-    };
-    if log::set_logger(Box::leak(Box::new(Stderr(level)))).is_ok() {
-        log::set_max_level(level);
-    }
 }
 
 fn notify(v: &str) -> bool {

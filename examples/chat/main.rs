@@ -8,6 +8,8 @@
 
 #[path = "../support/logger.rs"]
 mod logger;
+#[path = "../support/tls_flags.rs"]
+mod tls_flags;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -124,23 +126,16 @@ fn main() {
             "/chat" => Ok(Accept::new()),
             _ => Err(HttpResponse::text(404, "no chat here; try /chat\n")),
         });
-    let scheme = match (cert, key) {
+    let scheme = match tls_flags::tls_config(cert, key, chain) {
         #[cfg(feature = "tls")]
-        (Some(c), Some(k)) => {
-            let mut tls = syncws::TlsConfig::new(c, k);
-            if let Some(ch) = chain {
-                tls = tls.chain(ch);
-            }
+        Ok(Some(tls)) => {
             server = server.tls(tls);
             "https"
         }
-        (None, None) => "http",
         #[cfg(not(feature = "tls"))]
-        (Some(_), Some(_)) => {
-            let _ = chain;
-            usage("built without the `tls` feature")
-        }
-        _ => usage("--tls-cert and --tls-key go together"),
+        Ok(Some(never)) => match never {},
+        Ok(None) => "http",
+        Err(why) => usage(&why),
     };
     // The handler needs the server's messenger to broadcast, so pump events ourselves.
     let (handle, dispatcher) = match server.start_manual() {
