@@ -428,6 +428,9 @@ fn spawn_connection(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
         );
         let _ = stream.shutdown(std::net::Shutdown::Write);
+        shared
+            .service
+            .linger(Instant::now() + Duration::from_secs(2), stream);
         return;
     }
     let key = shared.next_key.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 //! deadlines, and runs the heartbeat. It never blocks on a socket.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,11 @@ pub(crate) fn timespec(d: Duration) -> Timespec {
 enum Job {
     Flush(Connection),
     Deadline(Instant, Connection),
+    Linger(Instant, TcpStream),
 }
+
+/// Most refused sockets kept lingering at once; beyond it they are closed at once.
+const MAX_LINGER: usize = 1024;
 
 /// The handle other threads use to give work to the service thread.
 pub(crate) struct Service {
@@ -60,6 +65,15 @@ impl Service {
         self.push(Job::Flush(conn));
     }
 
+    /// Keep a refused socket (its response written, write side shut) open until the client
+    /// closes or `at`, reading and discarding what it sends: closing a socket with unread input
+    /// resets the connection, which can destroy the response before the client reads it.
+    pub(crate) fn linger(&self, at: Instant, sock: TcpStream) {
+        if sock.set_nonblocking(true).is_ok() {
+            self.push(Job::Linger(at, sock));
+        }
+    }
+
     /// Shut `conn` down at `at` unless it has ended by then.
     pub(crate) fn deadline(&self, at: Instant, conn: Connection) {
         self.push(Job::Deadline(at, conn));
@@ -71,6 +85,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let svc = &shared.service;
     let mut flushing: Vec<Connection> = Vec::new();
     let mut deadlines: Vec<(Instant, Connection)> = Vec::new();
+    let mut lingering: Vec<(Instant, TcpStream)> = Vec::new();
     let hb = shared.config.heartbeat;
     let mut next_beat = hb.enabled.then(|| Instant::now() + hb.interval);
     let mut drain = [0u8; 64];
@@ -82,6 +97,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
             match job {
                 Job::Flush(c) => flushing.push(c),
                 Job::Deadline(at, c) => deadlines.push((at, c)),
+                Job::Linger(at, sock) => {
+                    if lingering.len() < MAX_LINGER {
+                        lingering.push((at, sock));
+                    }
+                }
             }
         }
         let now = Instant::now();
@@ -102,8 +122,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 next_beat = Some(nb + hb.interval).map(|t| if t <= now { now + hb.interval } else { t });
             }
         }
+        lingering.retain(|(at, _)| *at > now);
         let mut wait = Duration::from_secs(1);
-        for t in deadlines.iter().map(|(t, _)| *t).chain(next_beat) {
+        for t in deadlines
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(lingering.iter().map(|(t, _)| *t))
+            .chain(next_beat)
+        {
             wait = wait.min(t.saturating_duration_since(now));
         }
         {
@@ -112,9 +138,28 @@ pub(crate) fn run(shared: Arc<Shared>) {
             for c in &flushing {
                 fds.push(PollFd::new(&c.0.sock, PollFlags::OUT));
             }
+            for (_, sock) in &lingering {
+                fds.push(PollFd::new(sock, PollFlags::IN));
+            }
             let _ = poll(&mut fds, Some(&timespec(wait)));
             let ready: Vec<bool> = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
             drop(fds);
+            let (ready, ready_linger) = ready.split_at(flushing.len());
+            let mut j = 0;
+            lingering.retain(|(_, sock)| {
+                let r = ready_linger[j];
+                j += 1;
+                // Keep until EOF or error; discard what arrives.
+                !r || loop {
+                    match (&*sock).read(&mut drain) {
+                        Ok(0) => break false,
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => break false,
+                    }
+                }
+            });
             let mut i = 0;
             flushing.retain(|c| {
                 let r = ready[i];
