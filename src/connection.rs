@@ -189,9 +189,8 @@ impl Drop for Cork {
             match out.flush_nb(&conn.0.sock) {
                 Ok(true) => {}
                 Ok(false) => conn.register_flush(&mut out),
-                Err(_) => {
-                    out.dead = true;
-                    let _ = conn.0.sock.shutdown(Shutdown::Both);
+                Err(e) => {
+                    conn.broken(&mut out, e);
                 }
             }
         }
@@ -452,9 +451,7 @@ impl Connection {
             // batched, then (if that all went out) the frame straight from the caller's buffer.
             if out.pending() > 0 {
                 if let Err(e) = out.flush_nb(&inner.sock) {
-                    out.dead = true;
-                    let _ = inner.sock.shutdown(Shutdown::Both);
-                    return Err(Error::Io(e));
+                    return Err(self.broken(out, e));
                 }
             }
             corked = out.pending() > 0;
@@ -496,11 +493,7 @@ impl Connection {
                     }
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(rustix::io::Errno::AGAIN) => break,
-                    Err(e) => {
-                        out.dead = true;
-                        let _ = inner.sock.shutdown(Shutdown::Both);
-                        return Err(Error::Io(e.into()));
-                    }
+                    Err(e) => return Err(self.broken(out, e.into())),
                 }
             }
             let (rest, n_rest) = skip_written(parts, written);
@@ -526,11 +519,7 @@ impl Connection {
                 match tls.write_tls(&mut NonBlocking(&self.0.sock)) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        out.dead = true;
-                        let _ = self.0.sock.shutdown(Shutdown::Both);
-                        return Err(Error::Io(e));
-                    }
+                    Err(e) => return Err(self.broken(out, e)),
                 }
             }
             if !tls.wants_write() {
@@ -560,11 +549,7 @@ impl Connection {
                 self.register_flush(out);
                 Ok(())
             }
-            Err(e) => {
-                out.dead = true;
-                let _ = self.0.sock.shutdown(Shutdown::Both);
-                Err(Error::Io(e))
-            }
+            Err(e) => Err(self.broken(out, e)),
         }
     }
 
@@ -589,10 +574,9 @@ impl Connection {
                 out.in_service = false;
                 true
             }
-            Err(_) => {
+            Err(e) => {
                 out.in_service = false;
-                out.dead = true;
-                let _ = self.0.sock.shutdown(Shutdown::Both);
+                self.broken(&mut out, e);
                 true
             }
         }
@@ -611,11 +595,7 @@ impl Connection {
                 match out.flush_nb(&self.0.sock) {
                     Ok(_) if out.pending() <= target => return Ok(()),
                     Ok(_) => {}
-                    Err(e) => {
-                        out.dead = true;
-                        let _ = self.0.sock.shutdown(Shutdown::Both);
-                        return Err(Error::Io(e));
-                    }
+                    Err(e) => return Err(self.broken(&mut out, e)),
                 }
             }
             let now = Instant::now();
@@ -709,6 +689,14 @@ impl Connection {
             let _ = self.start_close(pf.code, &pf.reason, false);
             let _ = pf.ack.send(());
         }
+    }
+
+    /// The socket failed: mark the connection dead and shut the socket (the connection thread
+    /// wakes and reports the disconnect). Returns the error for the caller.
+    fn broken(&self, out: &mut Out, e: io::Error) -> Error {
+        out.dead = true;
+        let _ = self.0.sock.shutdown(Shutdown::Both);
+        Error::Io(e)
     }
 
     pub(crate) fn lock_out(&self) -> MutexGuard<'_, Out> {
