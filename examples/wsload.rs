@@ -427,6 +427,32 @@ struct ConnResult {
     last: Option<Instant>,
 }
 
+impl ConnResult {
+    /// Reads the echo of message `seq` (sent at `t0`), checks every byte and records its
+    /// latency. `false` ends the connection's run (a wrong echo or a read error, counted).
+    fn take_echo(&mut self, r: &mut Reader, pat: &Pattern, seq: u64, binary: bool, t0: Instant) -> bool {
+        match r.recv(|is_text, got| verify(pat, seq, binary, is_text, got)) {
+            Ok(true) => {
+                let now = Instant::now();
+                self.msgs += 1;
+                self.lat.push(now.duration_since(t0).as_nanos() as u64);
+                self.last = Some(now);
+                true
+            }
+            Ok(false) => {
+                eprintln!("wsload: echo of message {seq} is wrong");
+                self.errors += 1;
+                false
+            }
+            Err(e) => {
+                eprintln!("wsload: receive: {e}");
+                self.errors += 1;
+                false
+            }
+        }
+    }
+}
+
 /// Runs `cfg`. `on_start` is called once every connection is open, just before traffic
 /// starts; `on_end` when all traffic is done, before the connections close.
 pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnce()) -> Summary {
@@ -538,23 +564,8 @@ fn ping_pong(
             res.errors += 1;
             break;
         }
-        match r.recv(|is_text, got| verify(pat, seq, cfg.binary, is_text, got)) {
-            Ok(true) => {
-                let now = Instant::now();
-                res.msgs += 1;
-                res.lat.push(now.duration_since(t0).as_nanos() as u64);
-                res.last = Some(now);
-            }
-            Ok(false) => {
-                eprintln!("wsload: echo of message {seq} is wrong");
-                res.errors += 1;
-                break;
-            }
-            Err(e) => {
-                eprintln!("wsload: receive: {e}");
-                res.errors += 1;
-                break;
-            }
+        if !res.take_echo(&mut r, pat, seq, cfg.binary, t0) {
+            break;
         }
         seq += 1;
     }
@@ -600,24 +611,9 @@ fn pipeline(
             .expect("spawn writer thread");
         let mut seq = 0u64;
         while let Ok(t0) = rx.recv() {
-            match r.recv(|is_text, got| verify(pat, seq, binary, is_text, got)) {
-                Ok(true) => {
-                    let now = Instant::now();
-                    res.msgs += 1;
-                    res.lat.push(now.duration_since(t0).as_nanos() as u64);
-                    res.last = Some(now);
-                }
-                Ok(false) => {
-                    eprintln!("wsload: echo of message {seq} is wrong");
-                    res.errors += 1;
-                    break;
-                }
-                Err(e) => {
-                    // A send error also ends here (the writer's last token has no echo).
-                    eprintln!("wsload: receive: {e}");
-                    res.errors += 1;
-                    break;
-                }
+            // A send error also ends here (the writer's last token has no echo).
+            if !res.take_echo(&mut r, pat, seq, binary, t0) {
+                break;
             }
             seq += 1;
         }
