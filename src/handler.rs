@@ -86,26 +86,35 @@ impl Event {
     /// connection concerned is closed with 1011 and the panic is reported to
     /// [`Handler::on_error`].
     pub fn dispatch<H: Handler + ?Sized>(self, handler: &mut H) {
-        let conn = match &self {
-            Event::Connect(c)
-            | Event::Text(c, _)
-            | Event::Binary(c, _)
-            | Event::Disconnect(c, _)
-            | Event::Error(c, _) => Some(c.clone()),
-            Event::Server(_) => None,
+        // Each arm keeps the connection (no clone) for the panic report below.
+        let (c, r) = match self {
+            Event::Connect(c) => {
+                let r = catch_unwind(AssertUnwindSafe(|| handler.on_connect(&c)));
+                (c, r)
+            }
+            Event::Text(c, t) => {
+                let r = catch_unwind(AssertUnwindSafe(|| handler.on_text(&c, t)));
+                (c, r)
+            }
+            Event::Binary(c, b) => {
+                let r = catch_unwind(AssertUnwindSafe(|| handler.on_binary(&c, b)));
+                (c, r)
+            }
+            Event::Disconnect(c, d) => {
+                let r = catch_unwind(AssertUnwindSafe(|| handler.on_disconnect(&c, d)));
+                (c, r)
+            }
+            Event::Error(c, e) => {
+                c.run_pending_fail();
+                let r = catch_unwind(AssertUnwindSafe(|| handler.on_error(&c, e)));
+                (c, r)
+            }
+            Event::Server(e) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| handler.on_server_event(e)));
+                return;
+            }
         };
-        if let Event::Error(c, _) = &self {
-            c.run_pending_fail();
-        }
-        let r = catch_unwind(AssertUnwindSafe(|| match self {
-            Event::Connect(c) => handler.on_connect(&c),
-            Event::Text(c, t) => handler.on_text(&c, t),
-            Event::Binary(c, b) => handler.on_binary(&c, b),
-            Event::Disconnect(c, d) => handler.on_disconnect(&c, d),
-            Event::Error(c, e) => handler.on_error(&c, e),
-            Event::Server(e) => handler.on_server_event(e),
-        }));
-        if let (Err(p), Some(c)) = (r, conn) {
+        if let Err(p) = r {
             let msg = panic_message(&*p);
             log::error!("connection {}: handler panicked: {msg}", c.id());
             c.0.shared.stats.handler_panic();

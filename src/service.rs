@@ -118,7 +118,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         });
         if let Some(nb) = next_beat {
             if nb <= now {
-                heartbeat(&shared, now);
+                heartbeat(&shared);
                 next_beat = Some(nb + hb.interval).map(|t| if t <= now { now + hb.interval } else { t });
             }
         }
@@ -176,7 +176,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
 }
 
 /// One heartbeat tick: ping everyone, and close those who have not answered in time.
-fn heartbeat(shared: &Arc<Shared>, _now: Instant) {
+fn heartbeat(shared: &Arc<Shared>) {
     let timeout_ms = shared.config.heartbeat.timeout.as_millis() as u64;
     let now_ms = shared.now_ms();
     let conns: Vec<Connection> = shared.registry_snapshot();

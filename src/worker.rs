@@ -86,7 +86,6 @@ pub(crate) fn run(shared: Arc<Shared>, key: u64, sock: Arc<TcpStream>, peer: Soc
     let Some((conn, decoder, read_half)) = handshake_phase(&shared, stream, peer, deadline, key) else {
         return;
     };
-    shared.handshake_done(key);
     frame_phase(&shared, conn, decoder, read_half);
 }
 

@@ -407,9 +407,9 @@ impl Decoder {
                         let kind = self.frag.take();
                         self.clear_msg = true;
                         if kind == Some(Kind::Text) {
-                            if cur.text {
-                                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-                            }
+                            // The fragments were checked as they came (fail fast); this one
+                            // pass over the whole message also catches an unfinished
+                            // character at the end, and gives the `&str`.
                             let s = simdutf8::basic::from_utf8(&self.msg)
                                 .map_err(|_| ProtocolError::InvalidUtf8)?;
                             return Ok(Some(Message::Text(s)));
