@@ -1,6 +1,6 @@
 //! syncws against tungstenite: throughput, latency, server CPU per message and server memory,
-//! with every server in its own process and the same load generator (`examples/wsload.rs`,
-//! included as a module) driving each.
+//! with every server in its own process and the same load generator (`wsload` of the
+//! `syncws-tools` crate, `tools/src/bin/wsload.rs`, included as a module) driving each.
 //!
 //! ```text
 //! cargo bench --bench compare -- [--rounds N] [--secs S] [--only NAME[,NAME...]]
@@ -36,7 +36,7 @@
 //! Names for `--only`: `pp1`, `pp64`, `pipe1k`, `pipe1m`, `bcast`, `idle`.
 
 #[allow(dead_code)]
-#[path = "../examples/wsload.rs"]
+#[path = "../tools/src/bin/wsload.rs"]
 mod wsload;
 
 use std::collections::HashMap;
@@ -46,7 +46,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use syncws::protocol::frame::OpCode;
+use syncws_protocol::frame::OpCode;
 
 use wsload::{Config, Mode, Summary};
 
@@ -263,7 +263,7 @@ impl Proc {
             (Kind::Async | Kind::NoSync, Some(bin), false) => {
                 let mut c = Command::new(bin);
                 c.args(["--addr", "127.0.0.1:0", "--notify"]);
-                c.arg(if kind == Kind::Async { "async" } else { "nosync" });
+                c.arg(if kind == Kind::Async { "async" } else { "inline" });
                 c
             }
             _ => {

@@ -4,16 +4,19 @@
 //!
 //! ```text
 //! cargo run --example pump -- [--addr HOST:PORT] [--frames N]
+//! cargo run --example pump -- --help     # every flag, with its unit and default
 //! ```
 
-#[path = "support/logger.rs"]
-mod logger;
+#[path = "support/flags.rs"]
+mod flags;
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::process::exit;
 use std::rc::Rc;
 use std::time::Duration;
 
-use syncws::{Connection, Disconnect, Handler, Server, ServerConfig};
+use syncws::{Connection, Disconnect, Handler, ServerConfig};
 
 /// Counts what happened; `Rc<RefCell<..>>` shows the handler need not be `Send`.
 struct Game {
@@ -34,30 +37,33 @@ impl Handler for Game {
 }
 
 fn main() {
-    logger::init();
-    let mut addr = "127.0.0.1:9002".to_string();
-    let mut frames: u64 = u64::MAX;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--addr" => addr = args.next().expect("--addr needs a value"),
-            "--frames" => {
-                frames = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--frames needs a number")
-            }
-            other => {
-                eprintln!("unknown flag {other}");
-                std::process::exit(2);
-            }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("syncws=info")).init();
+    let defaults = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 9002)));
+    let cli = flags::Cli::<flags::Args<u64>>::new(
+        "pump",
+        "pump: asynchronous mode pumped from the application's own loop (about 60 frames a second).",
+    )
+    .heading("pump")
+    .flag(
+        "frames",
+        "N",
+        "",
+        "stop after N frames (about 60 a second); without it, run until killed",
+        |a, v| flags::number(v).map(|n| a.own = n),
+    )
+    .server_flags(&defaults);
+    let args = cli.parse(flags::Args::new(defaults, u64::MAX));
+    let frames = args.own;
+    let (server, tls) = args.server.build().unwrap_or_else(|why| cli.fail(&why));
+    let (handle, dispatcher) = match server.start_manual() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("pump: {e}");
+            exit(1);
         }
-    }
-    let addr: std::net::SocketAddr = addr.parse().expect("bad --addr");
-    let (handle, dispatcher) = Server::new(ServerConfig::new(addr))
-        .start_manual()
-        .expect("listen");
-    println!("listening on ws://{}", handle.local_addr());
+    };
+    let scheme = if tls { "wss" } else { "ws" };
+    println!("listening on {scheme}://{}", handle.local_addr());
     let score = Rc::new(RefCell::new(0));
     let mut game = Game { score: score.clone() };
     // The application's loop: ~60 frames a second, events handled in between.

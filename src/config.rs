@@ -5,32 +5,17 @@ use std::time::Duration;
 
 use syncws_protocol::Limits;
 
-/// How handler callbacks are run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum NotifyMode {
-    /// Every event goes through a channel to ONE dispatch thread, which runs the handlers one
-    /// at a time in arrival order. Handlers need no locking. The dispatch thread is either the
-    /// library's own ([`crate::Server::start`]) or the application's
-    /// ([`crate::Server::start_manual`]).
-    #[default]
-    Async,
-    /// Handlers run inline on each connection's thread ([`crate::Server::start_inline`]);
-    /// they must be thread-safe. Fastest: a reply goes out without a thread hand-off.
-    NoSync,
-}
-
 /// What happens when a connection's outbound queue is full (the client is not reading).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
     /// Close the connection (close code 1008, reason "send queue overflow") and report the
-    /// disconnect; the send returns [`crate::Error::QueueFull`]. The default: a client that
+    /// disconnect; the send returns [`crate::SendError::QueueFull`]. The default: a client that
     /// cannot keep up is cut off instead of growing memory or stalling anyone.
     #[default]
     Close,
     /// Drop the message being sent, keep the connection; the send returns
-    /// [`crate::Error::QueueFull`].
+    /// [`crate::SendError::QueueFull`].
     DropMessage,
 }
 
@@ -240,8 +225,8 @@ impl ServerConfig {
         auth: crate::auth::AuthConfig);
 
     /// Checks the configuration for values that cannot work.
-    pub fn validate(&self) -> Result<(), crate::Error> {
-        let bad = |why: &str| Err(crate::Error::Config(why.to_string()));
+    pub fn validate(&self) -> Result<(), crate::error::Error> {
+        let bad = |why: &str| Err(crate::error::Error::Config(why.to_string()));
         if self.bind.is_empty() {
             return bad("no address to bind");
         }

@@ -1,10 +1,13 @@
-//! The server's error type.
+//! The error types: [`Error`] (starting a server, and what [`crate::Handler::on_error`] is
+//! told), [`SendError`] (what a send can run into) and [`TlsError`] (a TLS file that cannot
+//! be used).
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
-use syncws_protocol::{HandshakeError, ProtocolError};
+use syncws_protocol::ProtocolError;
 
 /// Errors returned by the server API and reported to [`crate::Handler::on_error`].
 #[derive(Debug)]
@@ -19,22 +22,13 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
-    /// TLS configuration (a PEM file and what is wrong with it) or TLS session error.
-    Tls(String),
-    /// The server is not running.
-    NotRunning,
-    /// No open connection has this id.
-    UnknownConnection,
-    /// The connection is closing or closed; nothing more can be sent on it.
-    Closed,
-    /// The connection's outbound queue is full (see [`crate::OverflowPolicy`]).
-    QueueFull,
-    /// A control frame payload over 125 bytes (ping) was requested.
-    ControlTooLong,
+    /// The TLS configuration cannot be used: which file, what is wrong, and the underlying
+    /// error.
+    Tls(TlsError),
+    /// A send failed (see [`SendError`]).
+    Send(SendError),
     /// The peer broke the protocol; the connection was closed with the error's close code.
     Protocol(ProtocolError),
-    /// The upgrade request was refused with the error's HTTP status.
-    Handshake(HandshakeError),
     /// A handler panicked; the connection was closed with 1011.
     HandlerPanic(String),
     /// An I/O error on a connection or listener.
@@ -46,14 +40,9 @@ impl fmt::Display for Error {
         match self {
             Self::Config(why) => write!(f, "invalid configuration: {why}"),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            Self::Tls(why) => write!(f, "TLS: {why}"),
-            Self::NotRunning => f.write_str("server is not running"),
-            Self::UnknownConnection => f.write_str("no connection with this id"),
-            Self::Closed => f.write_str("connection is closed"),
-            Self::QueueFull => f.write_str("connection's send queue is full"),
-            Self::ControlTooLong => f.write_str("control frame payload longer than 125 bytes"),
+            Self::Tls(e) => write!(f, "TLS: {e}"),
+            Self::Send(e) => e.fmt(f),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
-            Self::Handshake(e) => write!(f, "handshake refused: {e}"),
             Self::HandlerPanic(m) => write!(f, "handler panicked: {m}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
@@ -64,8 +53,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Bind { source, .. } => Some(source),
+            Self::Tls(e) => Some(e),
+            Self::Send(e) => Some(e),
             Self::Protocol(e) => Some(e),
-            Self::Handshake(e) => Some(e),
             Self::Io(e) => Some(e),
             _ => None,
         }
@@ -84,5 +74,128 @@ impl From<ProtocolError> for Error {
     }
 }
 
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl From<TlsError> for Error {
+    fn from(e: TlsError) -> Self {
+        Self::Tls(e)
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a send (text, binary, ping, close), to a [`crate::Connection`] or by id through a
+/// [`crate::Messenger`], did not queue anything. Sends never wait for a client: each of
+/// these is immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closing or closed: nothing more can be sent on it.
+    Closed,
+    /// The connection's outbound queue is full (see [`crate::OverflowPolicy`]); with the
+    /// default policy the connection is being closed with 1008.
+    QueueFull,
+    /// The payload is too long for what was asked: a ping over 125 bytes.
+    TooLong,
+    /// A close code that may not be sent in a close frame: below 1000, 1004-1006,
+    /// 1015-2999, or above 4999 (see [`crate::CloseCode::is_sendable`]).
+    InvalidCloseCode(u16),
+    /// No open connection has this id.
+    UnknownConnection,
+    /// The server is stopped or stopping.
+    NotRunning,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("connection is closed"),
+            Self::QueueFull => f.write_str("connection's send queue is full"),
+            Self::TooLong => f.write_str("payload too long (a ping carries at most 125 bytes)"),
+            Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            Self::UnknownConnection => f.write_str("no connection with this id"),
+            Self::NotRunning => f.write_str("server is not running"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A TLS configuration problem: the file concerned (when one is), what is wrong with it, and
+/// the error underneath (an I/O error, a PEM or rustls error) as [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct TlsError {
+    path: Option<PathBuf>,
+    problem: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+impl TlsError {
+    pub(crate) fn new(problem: impl Into<String>) -> Self {
+        Self {
+            path: None,
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn file(path: &Path, problem: impl Into<String>) -> Self {
+        Self {
+            path: Some(path.to_path_buf()),
+            ..Self::new(problem)
+        }
+    }
+
+    pub(crate) fn because(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The file the problem is in, if it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// What is wrong, in words (without the path and the source error).
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{}: ", p.display())?;
+        }
+        f.write_str(&self.problem)?;
+        if let Some(s) = &self.source {
+            write!(f, " ({s})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}

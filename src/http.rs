@@ -1,7 +1,14 @@
 //! What hooks see of a request, and what they answer: [`Request`], [`HttpResponse`],
-//! [`Accept`].
+//! [`Accept`], and the hook types themselves.
 
 use std::net::SocketAddr;
+
+/// The handshake hook: sees each upgrade request; returns `Ok(Accept)` (optionally choosing a
+/// subprotocol and adding response headers) or `Err(HttpResponse)` to refuse it.
+pub type HandshakeHook = dyn Fn(&Request) -> Result<Accept, HttpResponse> + Send + Sync;
+
+/// The plain-HTTP hook: answers requests that are not WebSocket upgrades.
+pub type HttpHook = dyn Fn(&Request) -> HttpResponse + Send + Sync;
 
 /// An HTTP request as the hooks see it: the WebSocket upgrade request (handshake hook) or a
 /// plain HTTP request (HTTP hook).

@@ -46,7 +46,7 @@
 //! handle.stop(); // close 1001 to any client still there; every thread joined
 //! ```
 //!
-//! No-sync mode: handlers run on each connection's own thread and get borrowed messages (no
+//! Inline mode (sgcWebSockets' "NoSync"): handlers run on each connection's own thread and get borrowed messages (no
 //! copy); they must be `Send + Sync`:
 //!
 //! ```
@@ -108,63 +108,90 @@
 //!   (+ watchdog)                         │  handshake (TLS, HTTP upgrade, hooks)    │
 //!                                        │  pongs, close replies                    │
 //!                                        ▼                                          ▼
-//!  any thread ── Messenger / Connection ──► Mutex<Out> ──► non-blocking send()   Async mode:
+//!  any thread ── Messenger / Connection ──► outbound lock ──► non-blocking send()  async mode:
 //!    send_text, broadcast, close, ping      │  (queue what does not fit)         crossbeam channel
 //!                                           ▼                                    ─► ONE dispatch
 //!  service thread: poll(POLLOUT) drains queues of full sockets,                  thread (the
 //!                  close deadlines, heartbeat pings                              library's or yours)
-//!                                                                               NoSync mode:
-//!                                                                                handlers inline
+//!                                                                               inline mode:
+//!                                                                                handlers on the
+//!                                                                                conn thread
 //! ```
 //!
 //! - **Who reads**: each connection's own thread, blocking in `read()` on its socket; it runs
 //!   the TLS and HTTP handshakes, decodes frames, answers pings and close frames, and delivers
 //!   events.
-//! - **Who writes**: whoever sends. A send takes the connection's output lock, writes the frame
-//!   with a non-blocking `sendmsg`, queues what the socket did not take, and returns; it never
-//!   waits for the client. The service thread drains queued bytes as sockets become writable.
-//!   The lock is never held across a blocking call (details in [`Connection`]).
+//! - **Who writes**: whoever sends. A send takes the connection's outbound lock, writes the
+//!   frame with a non-blocking `sendmsg`, queues what the socket did not take, and returns; it
+//!   never waits for the client. The service thread drains queued bytes as sockets become
+//!   writable. The lock is never held across a blocking call.
 //! - **Slow clients**: each connection's queue is bounded ([`ServerConfig::max_send_queue`]);
 //!   when full, [`OverflowPolicy`] applies (default: close that client with 1008). The
 //!   connection's own thread instead waits for the queue to drain, so it stops reading from a
 //!   client that does not read (back-pressure).
-//! - **Notify modes**: [`NotifyMode::Async`] ([`Server::start`], [`Server::start_manual`]) or
-//!   [`NotifyMode::NoSync`] ([`Server::start_inline`]).
+//! - **Notify modes**: asynchronous ([`Server::start`], [`Server::start_manual`]: one
+//!   dispatch thread, handlers never concurrent) or inline ([`Server::start_inline`]: handlers
+//!   on each connection's thread).
+//!
+//! ## Architecture
+//!
+//! The crate is a stack of rooms; a room imports only from rooms below it (checked by
+//! `modcheck.py`; see `docs/ARCHITECTURE.md`). From the bottom:
+//!
+//! | room | what it holds |
+//! |---|---|
+//! | `platform` | every OS call std lacks: non-blocking send, `poll`, waker, accept errors |
+//! | `error`, `http`, `stats` | vocabulary: errors, requests and responses, counters |
+//! | `auth` | Basic / URL / Session checks, session tokens |
+//! | `config` | [`ServerConfig`] and its parts |
+//! | `tls` | [`TlsConfig`] from PEM files, the TLS handshake |
+//! | `connection` | [`Connection`], its outbound path and close state machine, the registry |
+//! | `service` | the service thread: flushing, close deadlines, linger, heartbeat |
+//! | `dispatch` | events, handler traits, [`Dispatcher`], the delivery paths |
+//! | `handshake` | request head, plain HTTP, authentication, hooks, `101`, refusals |
+//! | `reader` | the connection thread: handshake, frame loop, end of connection |
+//! | `listener` | accept loops, spawning, 503, watchdog |
+//! | `server` | [`Server`], [`ServerHandle`], [`Messenger`] |
 //!
 //! ## Platform
 //!
-//! Unix (Linux, macOS, BSDs): the outbound path uses `poll` and `MSG_DONTWAIT`.
+//! Unix (Linux, macOS, BSDs): the outbound path uses `poll` and `MSG_DONTWAIT`; all of it is
+//! in one file, `platform.rs`. Other targets fail to compile with a message saying so.
 //!
 //! ## Features
 //!
 //! - `tls` (default): `wss://` through rustls; see [`TlsConfig`].
+//! - `test-hooks`: a hidden hook for the crate's own watchdog tests; not for applications.
 #![forbid(unsafe_code)]
-#![cfg(unix)]
+
+#[cfg(not(unix))]
+compile_error!("syncws supports Unix targets only (Linux, macOS, the BSDs): its outbound path uses poll() and MSG_DONTWAIT through rustix; see src/platform.rs");
 
 mod auth;
 mod config;
 mod connection;
+mod dispatch;
 mod error;
-mod handler;
+mod handshake;
 mod http;
+mod listener;
+mod platform;
+mod reader;
 mod server;
 mod service;
 mod stats;
 #[cfg(feature = "tls")]
 mod tls;
-mod worker;
 
 pub use auth::{AuthConfig, AuthHook};
-pub use config::{HeartbeatConfig, NotifyMode, OverflowPolicy, ServerConfig, WatchdogConfig};
-pub use connection::{Connection, ConnectionId};
-pub use error::{Error, Result};
-pub use handler::{Disconnect, Dispatcher, Event, Handler, InlineHandler, ServerEvent};
-pub use http::{Accept, HttpResponse, Request};
-pub use server::{ConnectionInfo, HandshakeHook, HttpHook, Messenger, Server, ServerHandle};
+pub use config::{HeartbeatConfig, OverflowPolicy, ServerConfig, WatchdogConfig};
+pub use connection::{Connection, ConnectionId, Disconnect};
+pub use dispatch::{Dispatcher, Event, Handler, InlineHandler, ServerEvent};
+pub use error::{Error, Result, SendError, TlsError};
+pub use http::{Accept, HandshakeHook, HttpHook, HttpResponse, Request};
+pub use server::{ConnectionInfo, Messenger, Server, ServerHandle};
 pub use stats::StatsSnapshot;
-pub use syncws_protocol as protocol;
-pub use syncws_protocol::{CloseCode, Limits};
-pub use syncws_protocol::{HandshakeError, ProtocolError};
+pub use syncws_protocol::{CloseCode, Limits, ProtocolError};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
-use syncws::{CloseCode, OverflowPolicy, Server};
+use syncws::{CloseCode, OverflowPolicy, SendError, Server};
 use tungstenite::Message;
 
 #[test]
@@ -186,7 +186,7 @@ fn drop_message_policy_keeps_the_stalled_client() {
     while dropped < 10 {
         match conn.send_text(&pad) {
             Ok(()) => sent += 1,
-            Err(syncws::Error::QueueFull) => dropped += 1,
+            Err(SendError::QueueFull) => dropped += 1,
             Err(e) => panic!("unexpected {e}"),
         }
         assert!(sent < cap, "the queue never filled");

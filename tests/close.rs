@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use syncws::protocol::frame::OpCode;
-use syncws::{CloseCode, Error, Server};
+use syncws::{CloseCode, SendError, Server};
+use syncws_protocol::frame::OpCode;
 use tungstenite::protocol::frame::coding::CloseCode as TCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
@@ -65,7 +65,7 @@ fn server_close_reaches_the_client() {
         srv.close(&conn.id(), CloseCode(4002), "go away").unwrap();
         // Closing again is a no-op; sending after the close is refused.
         conn.close(CloseCode::NORMAL, "again").unwrap();
-        assert!(matches!(conn.send_text("late"), Err(Error::Closed)));
+        assert!(matches!(conn.send_text("late"), Err(SendError::Closed)));
         assert!(!conn.is_open());
         let f = read_close(&mut ws).expect("close frame with a code");
         assert_eq!(code_of(&f), 4002, "{mode:?}");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use syncws::{CloseCode, Connection, Disconnect, Dispatcher, Event, Handler, InlineHandler, Server};
+use syncws_protocol::frame::OpCode;
 use tungstenite::Message;
 
 /// A handler that is deliberately not `Send` (it lives on the pumping thread).
@@ -230,24 +231,38 @@ fn inline_mode_runs_handlers_on_connection_threads() {
 
 #[test]
 fn a_slow_async_handler_does_not_stop_pongs() {
-    // The dispatch thread is busy; connection threads still answer pings on their own.
-    struct Slow;
+    // The dispatch thread is busy; connection threads still answer pings on their own. The
+    // handler stays busy until the test has its pong, so no clock is involved: a pong that
+    // waited for the handler would never come (the raw client's read times out).
+    struct Slow {
+        busy: crossbeam_channel::Sender<()>,
+        release: crossbeam_channel::Receiver<()>,
+    }
     impl Handler for Slow {
         fn on_text(&mut self, _c: &Connection, _t: String) {
-            std::thread::sleep(Duration::from_secs(3));
+            let _ = self.busy.send(());
+            // Bounded: the test releases it long before.
+            let _ = self.release.recv_timeout(2 * WAIT);
         }
     }
-    let handle = Server::new(config()).start(Slow).unwrap();
+    let (busy_tx, busy_rx) = crossbeam_channel::unbounded();
+    let (release_tx, release_rx) = crossbeam_channel::unbounded();
+    let handle = Server::new(config())
+        .start(Slow {
+            busy: busy_tx,
+            release: release_rx,
+        })
+        .unwrap();
     let mut raw = raw_connect(handle.local_addr(), "/");
-    raw.send(true, syncws::protocol::frame::OpCode::Text, b"take your time");
-    raw.send(true, syncws::protocol::frame::OpCode::Ping, b"quick");
-    let t0 = Instant::now();
+    raw.send(true, OpCode::Text, b"take your time");
+    busy_rx
+        .recv_timeout(WAIT)
+        .expect("the handler never got the text");
+    raw.send(true, OpCode::Ping, b"quick");
     let f = raw.read_frame();
-    assert_eq!(f.payload, b"quick");
-    assert!(
-        t0.elapsed() < Duration::from_millis(2500),
-        "pong waited for the handler"
-    );
+    assert_eq!((f.opcode, &f.payload[..]), (OpCode::Pong, &b"quick"[..]));
+    // Only now is the handler let go.
+    release_tx.send(()).unwrap();
     drop(raw);
     handle.stop();
 }

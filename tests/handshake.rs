@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use syncws::{Accept, HttpResponse, Server};
+use syncws_protocol::frame::OpCode;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
 
@@ -182,7 +183,7 @@ fn handshake_hook_cannot_pick_an_unoffered_protocol() {
     let mut raw = raw_connect(srv.local_addr(), "/");
     let conn = srv.expect_connect();
     assert_eq!(conn.protocol(), None);
-    raw.send(true, syncws::protocol::frame::OpCode::Text, b"ok");
+    raw.send(true, OpCode::Text, b"ok");
     assert_eq!(raw.read_frame().payload, b"ok");
     drop(raw);
     srv.stop();
@@ -205,7 +206,7 @@ fn frames_right_after_the_request_are_not_lost() {
     let srv = start(&server, Mode::Async);
     let mut s = tcp(srv.local_addr());
     let mut bytes = upgrade_request("/", "").into_bytes();
-    bytes.extend(frame(true, syncws::protocol::frame::OpCode::Text, b"eager", true));
+    bytes.extend(frame(true, OpCode::Text, b"eager", true));
     s.write_all(&bytes).unwrap();
     let conn = srv.expect_connect();
     assert_eq!(srv.expect_text(conn.id()), "eager");

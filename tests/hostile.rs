@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use syncws::protocol::frame::{FrameHeader, OpCode};
 use syncws::{CloseCode, Server};
+use syncws_protocol::frame::{FrameHeader, OpCode};
 use tungstenite::Message;
 
 /// Sends `bytes` on a fresh raw connection; expects a close frame with `code`, the end of the

@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use syncws::protocol::frame::OpCode;
-use syncws::{Error, Server};
+use syncws::{SendError, Server};
+use syncws_protocol::frame::OpCode;
 use tungstenite::Message;
 
 #[test]
@@ -126,10 +126,7 @@ fn server_pings_reach_the_client() {
     srv.ping(&conn.id(), b"are you there").unwrap();
     let f = raw.read_frame();
     assert_eq!((f.opcode, &f.payload[..]), (OpCode::Ping, &b"are you there"[..]));
-    assert!(matches!(
-        srv.ping(&conn.id(), &[0; 126]),
-        Err(Error::ControlTooLong)
-    ));
+    assert!(matches!(srv.ping(&conn.id(), &[0; 126]), Err(SendError::TooLong)));
     srv.stop();
 }
 
@@ -205,17 +202,17 @@ fn sending_to_an_unknown_id_is_an_error() {
     let bogus: syncws::ConnectionId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
     assert!(matches!(
         srv.send_text(&bogus, "x"),
-        Err(Error::UnknownConnection)
+        Err(SendError::UnknownConnection)
     ));
     assert!(matches!(
         srv.send_binary(&bogus, b"x"),
-        Err(Error::UnknownConnection)
+        Err(SendError::UnknownConnection)
     ));
     assert!(matches!(
         srv.close(&bogus, syncws::CloseCode::NORMAL, ""),
-        Err(Error::UnknownConnection)
+        Err(SendError::UnknownConnection)
     ));
-    assert!(matches!(srv.ping(&bogus, b""), Err(Error::UnknownConnection)));
+    assert!(matches!(srv.ping(&bogus, b""), Err(SendError::UnknownConnection)));
     assert!(srv.connection(&bogus).is_none());
 
     // A connection that has gone becomes unknown to the messenger; its handle says Closed.
@@ -224,9 +221,9 @@ fn sending_to_an_unknown_id_is_an_error() {
     wait_until("unregistered", || srv.connection(&conn.id()).is_none());
     assert!(matches!(
         srv.send_text(&conn.id(), "x"),
-        Err(Error::UnknownConnection)
+        Err(SendError::UnknownConnection)
     ));
-    assert!(matches!(conn.send_text("x"), Err(Error::Closed)));
+    assert!(matches!(conn.send_text("x"), Err(SendError::Closed)));
     assert!(!conn.is_open());
     srv.stop();
 }

@@ -1,86 +1,34 @@
-//! TLS (wss://) tests: certificates are generated at test time with rcgen and written as PEM
-//! files into a private temporary directory; the client is tungstenite over a rustls client
-//! stream that trusts only the generated certificate (or CA).
+//! TLS (wss://) tests: the server certificate is the common fixture's (a CA and a "localhost"
+//! certificate it signed, generated once per test process); tests that need other certificates
+//! (a chain, a mismatched key, a second identity) generate them with rcgen into a private
+//! temporary directory. The client is tungstenite over a rustls client stream that trusts only
+//! the certificates a test names.
 
 #![cfg(feature = "tls")]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedKey, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{CertificateDer, ServerName};
-use syncws::{
-    CloseCode, Connection, ConnectionId, Disconnect, Error, Handler, InlineHandler, Server, ServerConfig,
-    ServerHandle, TlsConfig,
-};
+use common::tls::*;
+use common::*;
+use rcgen::KeyPair;
+use rustls::pki_types::ServerName;
+use syncws::{CloseCode, Error, Server, ServerConfig, TlsConfig};
 use tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 
-/// Generous upper bound for anything we wait for (loaded CI machine).
-const WAIT: Duration = Duration::from_secs(10);
+/// The notify modes the TLS tests run in.
+const TLS_MODES: [Mode; 2] = [Mode::Async, Mode::Inline];
 
 // ---------------------------------------------------------------------------------------------
-// Temporary files and certificates
+// Certificates beyond the fixture
 // ---------------------------------------------------------------------------------------------
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "syncws-tls-test-{}-{name}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-
-    fn write(&self, file: &str, contents: &str) -> PathBuf {
-        let p = self.0.join(file);
-        std::fs::write(&p, contents).expect("write temp file");
-        p
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A self-signed certificate for "localhost" (ECDSA P-256, PKCS#8 key).
-fn self_signed() -> CertifiedKey {
-    rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen")
-}
-
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    p
-}
 
 /// Root CA -> intermediate CA -> leaf for "localhost".
 struct Pki {
@@ -98,9 +46,9 @@ fn pki() -> Pki {
         .signed_by(&int_key, &root, &root_key)
         .unwrap();
     let leaf_key = KeyPair::generate().unwrap();
-    let mut lp = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    lp.distinguished_name.push(DnType::CommonName, "localhost");
-    let leaf = lp.signed_by(&leaf_key, &intermediate, &int_key).unwrap();
+    let leaf = localhost_params()
+        .signed_by(&leaf_key, &intermediate, &int_key)
+        .unwrap();
     Pki {
         root,
         intermediate,
@@ -187,158 +135,37 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Server side
+// Server and client
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-enum Ev {
-    Connect(Connection),
-    Disconnect(ConnectionId, Disconnect),
+fn tls_server_config() -> ServerConfig {
+    config().handshake_timeout(Duration::from_secs(1))
 }
 
-/// Asynchronous-mode echo handler that reports connects and disconnects.
-struct Echo(Sender<Ev>);
-
-impl Handler for Echo {
-    fn on_connect(&mut self, conn: &Connection) {
-        let _ = self.0.send(Ev::Connect(conn.clone()));
-    }
-    fn on_text(&mut self, conn: &Connection, text: String) {
-        let _ = conn.send_text(&text);
-    }
-    fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
-        let _ = conn.send_binary(&data);
-    }
-    fn on_disconnect(&mut self, conn: &Connection, info: Disconnect) {
-        let _ = self.0.send(Ev::Disconnect(conn.id(), info));
-    }
+/// Starts an echoing, recording server with `tls` in `mode`.
+fn start_tls(tls: TlsConfig, mode: Mode) -> TestServer {
+    start(&Server::new(tls_server_config()).tls(tls), mode)
 }
 
-/// The same for no-sync mode.
-struct InlineEcho(Sender<Ev>);
-
-impl InlineHandler for InlineEcho {
-    fn on_connect(&self, conn: &Connection) {
-        let _ = self.0.send(Ev::Connect(conn.clone()));
-    }
-    fn on_text(&self, conn: &Connection, text: &str) {
-        let _ = conn.send_text(text);
-    }
-    fn on_binary(&self, conn: &Connection, data: &[u8]) {
-        let _ = conn.send_binary(data);
-    }
-    fn on_disconnect(&self, conn: &Connection, info: Disconnect) {
-        let _ = self.0.send(Ev::Disconnect(conn.id(), info));
-    }
+/// Starts a server with `tls` in `mode`, and checks that a client with `trust` connects and gets
+/// `text` echoed.
+fn assert_serves(tls: TlsConfig, mode: Mode, trust: Arc<rustls::ClientConfig>, text: &str) {
+    let srv = start_tls(tls, mode);
+    let mut ws = wss(srv.local_addr(), trust);
+    srv.expect_connect();
+    echo(&mut ws, text);
+    // Gone before the stop, which then need not wait for its closing handshake.
+    drop(ws);
+    srv.stop();
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    Async,
-    NoSync,
-}
-
-fn config() -> ServerConfig {
-    ServerConfig::new(([127, 0, 0, 1], 0))
-        .close_timeout(Duration::from_secs(1))
-        .handshake_timeout(Duration::from_secs(1))
-}
-
-fn start_tls(tls: TlsConfig, mode: Mode) -> (ServerHandle, Receiver<Ev>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let server = Server::new(config()).tls(tls);
-    let handle = match mode {
-        Mode::Async => server.start(Echo(tx)),
-        Mode::NoSync => server.start_inline(InlineEcho(tx)),
-    }
-    .expect("start with TLS");
-    (handle, rx)
-}
-
-fn wait_connect(rx: &Receiver<Ev>) -> Connection {
-    match rx.recv_timeout(WAIT).expect("no connect event") {
-        Ev::Connect(c) => c,
-        other => panic!("expected a connect event, got {other:?}"),
-    }
-}
-
-fn wait_disconnect(rx: &Receiver<Ev>) -> (ConnectionId, Disconnect) {
-    match rx.recv_timeout(WAIT).expect("no disconnect event") {
-        Ev::Disconnect(id, d) => (id, d),
-        other => panic!("expected a disconnect event, got {other:?}"),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Client side
-// ---------------------------------------------------------------------------------------------
-
-type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-type Wss = tungstenite::WebSocket<TlsStream>;
-
-fn client_config(trusted: &[&CertificateDer<'_>]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in trusted {
-        roots.add((*c).clone().into_owned()).expect("add root");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-/// Connects a wss client trusting only `trusted`; `Err` with the reason when it cannot.
-fn try_wss(addr: SocketAddr, trusted: &[&CertificateDer<'_>]) -> Result<Wss, String> {
-    let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    tcp.set_write_timeout(Some(WAIT)).unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(client_config(trusted), name).unwrap();
-    let tls = rustls::StreamOwned::new(conn, tcp);
-    tungstenite::client(format!("wss://localhost:{}/", addr.port()), tls)
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
-}
-
-fn wss(addr: SocketAddr, trusted: &[&CertificateDer<'_>]) -> Wss {
-    try_wss(addr, trusted).expect("wss client could not connect")
-}
-
-/// Sends `text` and expects it back.
-fn echo(ws: &mut Wss, text: &str) {
-    ws.send(Message::text(text)).expect("send");
-    loop {
-        match ws.read().expect("read echo") {
-            Message::Text(t) => {
-                assert_eq!(t.as_str(), text);
-                return;
-            }
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-}
-
-/// Reads until the connection is closed; returns the close frame seen, if any.
-fn read_until_closed(ws: &mut Wss) -> Option<CloseFrame> {
-    let mut frame = None;
-    let end = Instant::now() + WAIT;
-    loop {
-        assert!(Instant::now() < end, "connection not closed");
-        match ws.read() {
-            Ok(Message::Close(f)) => frame = f,
-            Ok(_) => {}
-            Err(tungstenite::Error::ConnectionClosed) => return frame,
-            Err(tungstenite::Error::AlreadyClosed) => return frame,
-            // Some peers reset after the close handshake; the close frame is what counts.
-            Err(tungstenite::Error::Io(_)) if frame.is_some() => return frame,
-            Err(e) => panic!("error while waiting for the close: {e}"),
-        }
-    }
+/// Starts a server with the fixture's certificate in `mode` and connects a client trusting the
+/// fixture's CA; returns both ends.
+fn fixture_pair(mode: Mode) -> (TestServer, Wss, syncws::Connection) {
+    let srv = start_tls(fixture().server_config(), mode);
+    let ws = wss(srv.local_addr(), fixture().client_config());
+    let conn = srv.expect_connect();
+    (srv, ws, conn)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,18 +174,9 @@ fn read_until_closed(ws: &mut Wss) -> Option<CloseFrame> {
 
 #[test]
 fn echo_over_wss_in_both_modes() {
-    let dir = TempDir::new("echo");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    assert!(
-        ck.key_pair.serialize_pem().contains("BEGIN PRIVATE KEY"),
-        "PKCS#8 key"
-    );
-    for mode in [Mode::Async, Mode::NoSync] {
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), mode);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        let conn = wait_connect(&rx);
+    assert!(fixture().key_pem.contains("BEGIN PRIVATE KEY"), "PKCS#8 key");
+    for mode in TLS_MODES {
+        let (srv, mut ws, conn) = fixture_pair(mode);
         for i in 0..20 {
             echo(&mut ws, &format!("{mode:?} message {i}"));
         }
@@ -366,15 +184,20 @@ fn echo_over_wss_in_both_modes() {
         let big = "x".repeat(300_000);
         echo(&mut ws, &big);
         ws.send(Message::binary(vec![7u8; 70_000])).unwrap();
-        match ws.read().unwrap() {
+        match read_data(&mut ws) {
             Message::Binary(b) => assert!(b.len() == 70_000 && b.iter().all(|&x| x == 7)),
             other => panic!("{other:?}"),
         }
-        assert_eq!(server.connection_count(), 1);
+        assert_eq!(srv.connection_count(), 1);
         assert!(conn.is_open());
-        server.stop();
-        let (id, d) = wait_disconnect(&rx);
-        assert_eq!(id, conn.id());
+        let events = srv.events.clone();
+        srv.stop();
+        let d = loop {
+            match events.recv_timeout(WAIT).expect("no disconnect after the stop") {
+                Ev::Disconnect(c, d) if c.id() == conn.id() => break d,
+                _ => {}
+            }
+        };
         assert_eq!(d.code, CloseCode::GOING_AWAY, "{d:?}");
     }
 }
@@ -383,20 +206,12 @@ fn echo_over_wss_in_both_modes() {
 /// dispatch thread, from an inline handler, and from another thread.
 #[test]
 fn messages_larger_than_the_rustls_buffer() {
-    let dir = TempDir::new("large");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    for mode in [Mode::Async, Mode::NoSync] {
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), mode);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        let conn = wait_connect(&rx);
+    for mode in TLS_MODES {
+        let (srv, mut ws, conn) = fixture_pair(mode);
         // From the test thread: the send itself reports a frame cut short.
         let bigger = "z".repeat(1 << 20);
-        server
-            .send_text(&conn.id(), &bigger)
-            .expect("send 1 MiB over TLS");
-        match ws.read().expect("read 1 MiB") {
+        srv.send_text(&conn.id(), &bigger).expect("send 1 MiB over TLS");
+        match read_data(&mut ws) {
             Message::Text(t) => assert!(t.as_str() == bigger, "1 MiB message corrupted"),
             other => panic!("{mode:?}: unexpected {other:?}"),
         }
@@ -404,29 +219,25 @@ fn messages_larger_than_the_rustls_buffer() {
         let big: String = (0..200_000u32).map(|i| (b'a' + (i % 26) as u8) as char).collect();
         echo(&mut ws, &big);
         echo(&mut ws, "small after big");
-        server.stop();
+        drop(ws);
+        srv.stop();
     }
 }
 
 #[test]
 fn combined_pem_file() {
     let dir = TempDir::new("combined");
-    let ck = self_signed();
-    let combined = dir.write(
-        "combined.pem",
-        &format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()),
-    );
+    let f = fixture();
+    let combined = dir.write("combined.pem", &format!("{}{}", f.cert_pem, f.key_pem));
     // Key first works as well: the certificate is found wherever it is.
-    let combined_rev = dir.write(
-        "combined-rev.pem",
-        &format!("{}{}", ck.key_pair.serialize_pem(), ck.cert.pem()),
-    );
+    let combined_rev = dir.write("combined-rev.pem", &format!("{}{}", f.key_pem, f.cert_pem));
     for file in [combined, combined_rev] {
-        let (server, rx) = start_tls(TlsConfig::combined(&file), Mode::Async);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        wait_connect(&rx);
-        echo(&mut ws, "combined");
-        server.stop();
+        assert_serves(
+            TlsConfig::combined(&file),
+            Mode::Async,
+            f.client_config(),
+            "combined",
+        );
     }
 }
 
@@ -437,46 +248,44 @@ fn certificate_with_separate_chain_file() {
     let cert = dir.write("leaf.pem", &p.leaf.pem());
     let key = dir.write("leaf-key.pem", &p.leaf_key.serialize_pem());
     let chain = dir.write("chain.pem", &p.intermediate.pem());
+    let trust_root = || client_config(&[p.root.der()]);
 
     // The client trusts only the root: it needs the intermediate from the server.
-    let (server, rx) = start_tls(TlsConfig::new(&cert, &key).chain(&chain), Mode::Async);
-    let mut ws = wss(server.local_addr(), &[p.root.der()]);
-    wait_connect(&rx);
-    echo(&mut ws, "through the chain");
-    server.stop();
+    let with_chain = TlsConfig::new(&cert, &key).chain(&chain);
+    assert_serves(with_chain, Mode::Async, trust_root(), "through the chain");
 
     // Control: without the chain file the same client cannot verify the server.
-    let (server, _rx) = start_tls(TlsConfig::new(&cert, &key), Mode::Async);
-    let r = try_wss(server.local_addr(), &[p.root.der()]);
+    let srv = start_tls(TlsConfig::new(&cert, &key), Mode::Async);
+    let r = try_wss(srv.local_addr(), trust_root());
     assert!(r.is_err(), "connected without the intermediate");
-    server.stop();
+    srv.stop();
 
     // Chain inside the certificate file (leaf first, then the intermediate).
     let full = dir.write(
         "fullchain.pem",
         &format!("{}{}", p.leaf.pem(), p.intermediate.pem()),
     );
-    let (server, rx) = start_tls(TlsConfig::new(&full, &key), Mode::NoSync);
-    let mut ws = wss(server.local_addr(), &[p.root.der()]);
-    wait_connect(&rx);
-    echo(&mut ws, "fullchain");
-    server.stop();
+    assert_serves(
+        TlsConfig::new(&full, &key),
+        Mode::Inline,
+        trust_root(),
+        "fullchain",
+    );
 }
 
 #[test]
 fn ec_sec1_private_key() {
     let dir = TempDir::new("sec1");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let pkcs8 = ck.key_pair.serialize_der();
+    let f = fixture();
     for (name, with_params) in [("sec1-bare.pem", false), ("sec1-openssl.pem", true)] {
-        let sec1 = pkcs8_to_sec1(&pkcs8, with_params);
+        let sec1 = pkcs8_to_sec1(&f.key_pkcs8_der, with_params);
         let key = dir.write(name, &pem("EC PRIVATE KEY", &sec1));
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), Mode::Async);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        wait_connect(&rx);
-        echo(&mut ws, name);
-        server.stop();
+        assert_serves(
+            TlsConfig::new(&f.cert_path, &key),
+            Mode::Async,
+            f.client_config(),
+            name,
+        );
     }
 }
 
@@ -484,15 +293,15 @@ fn ec_sec1_private_key() {
 /// server tried to listen before checking the files, the error would be `Error::Bind`.
 fn start_err(tls: TlsConfig) -> String {
     let hold = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut cfg = config();
+    let mut cfg = tls_server_config();
     cfg.bind = vec![hold.local_addr().unwrap()];
     let (tx, _rx) = crossbeam_channel::unbounded();
-    match Server::new(cfg).tls(tls).start(Echo(tx)) {
+    match Server::new(cfg).tls(tls).start(Recorder { tx, echo: true }) {
         Ok(h) => {
             h.stop();
             panic!("started with a bad TLS configuration");
         }
-        Err(Error::Tls(msg)) => msg,
+        Err(Error::Tls(e)) => e.to_string(),
         Err(e) => panic!("expected a TLS error before binding, got: {e}"),
     }
 }
@@ -505,65 +314,62 @@ fn assert_names(msg: &str, path: &Path) {
 #[test]
 fn bad_configurations_fail_before_listening() {
     let dir = TempDir::new("bad");
-    let ck = self_signed();
+    let f = fixture();
+    let (cert, key) = (&f.cert_path, &f.key_path);
     let other = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
     let other_key = dir.write("other-key.pem", &other.key_pair.serialize_pem());
     let missing = dir.path("does-not-exist.pem");
     let junk = dir.write("junk.pem", "this is not a PEM file\n");
 
     // Missing certificate file.
-    let msg = start_err(TlsConfig::new(&missing, &key));
+    let msg = start_err(TlsConfig::new(&missing, key));
     assert_names(&msg, &missing);
     // Missing key file.
-    let msg = start_err(TlsConfig::new(&cert, &missing));
+    let msg = start_err(TlsConfig::new(cert, &missing));
     assert_names(&msg, &missing);
     // Missing chain file.
-    let msg = start_err(TlsConfig::new(&cert, &key).chain(&missing));
+    let msg = start_err(TlsConfig::new(cert, key).chain(&missing));
     assert_names(&msg, &missing);
     // A certificate file with no certificate in it (a key; junk).
-    let msg = start_err(TlsConfig::new(&key, &key));
-    assert_names(&msg, &key);
+    let msg = start_err(TlsConfig::new(key, key));
+    assert_names(&msg, key);
     assert!(msg.contains("no certificate"), "{msg}");
-    let msg = start_err(TlsConfig::new(&junk, &key));
+    let msg = start_err(TlsConfig::new(&junk, key));
     assert_names(&msg, &junk);
     // A key file with no key in it (a certificate; junk).
-    let msg = start_err(TlsConfig::new(&cert, &cert));
-    assert_names(&msg, &cert);
+    let msg = start_err(TlsConfig::new(cert, cert));
+    assert_names(&msg, cert);
     assert!(msg.contains("private key"), "{msg}");
-    let msg = start_err(TlsConfig::new(&cert, &junk));
+    let msg = start_err(TlsConfig::new(cert, &junk));
     assert_names(&msg, &junk);
     // A key that does not match the certificate.
-    let msg = start_err(TlsConfig::new(&cert, &other_key));
+    let msg = start_err(TlsConfig::new(cert, &other_key));
     assert_names(&msg, &other_key);
-    assert_names(&msg, &cert);
+    assert_names(&msg, cert);
     assert!(msg.contains("does not match"), "{msg}");
 
     // The same checks guard reload_tls, and a failed reload keeps the old certificate.
-    let (server, rx) = start_tls(TlsConfig::new(&cert, &key), Mode::Async);
-    match server.reload_tls(&TlsConfig::new(&cert, &other_key)) {
-        Err(Error::Tls(msg)) => assert_names(&msg, &other_key),
+    let srv = start_tls(f.server_config(), Mode::Async);
+    match srv.reload_tls(&TlsConfig::new(cert, &other_key)) {
+        Err(Error::Tls(e)) => assert_names(&e.to_string(), &other_key),
         other => panic!("reload with a mismatched key: {other:?}"),
     }
-    match server.reload_tls(&TlsConfig::new(&missing, &key)) {
-        Err(Error::Tls(msg)) => assert_names(&msg, &missing),
+    match srv.reload_tls(&TlsConfig::new(&missing, key)) {
+        Err(Error::Tls(e)) => assert_names(&e.to_string(), &missing),
         other => panic!("reload with a missing file: {other:?}"),
     }
-    let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-    wait_connect(&rx);
+    let mut ws = wss(srv.local_addr(), f.client_config());
+    srv.expect_connect();
     echo(&mut ws, "old certificate still in force");
-    server.stop();
+    srv.stop();
 }
 
 /// Reads from a raw socket until EOF or an error (reset); panics on a read timeout.
-fn wait_dropped(mut s: TcpStream) -> Duration {
-    let t0 = Instant::now();
-    s.set_read_timeout(Some(WAIT)).unwrap();
+fn wait_dropped(mut s: TcpStream) {
     let mut buf = [0u8; 4096];
     loop {
-        match s.read(&mut buf) {
-            Ok(0) => return t0.elapsed(),
+        match std::io::Read::read(&mut s, &mut buf) {
+            Ok(0) => return,
             Ok(_) => {}
             Err(e)
                 if matches!(
@@ -571,26 +377,22 @@ fn wait_dropped(mut s: TcpStream) -> Duration {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                panic!("the server did not drop the connection within {WAIT:?}")
+                panic!("the server did not drop the connection within {READ_TIMEOUT:?}")
             }
-            Err(_) => return t0.elapsed(),
+            Err(_) => return,
         }
     }
 }
 
 #[test]
 fn bad_handshakes_are_dropped_and_good_clients_unaffected() {
-    let dir = TempDir::new("garbage");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    let (server, rx) = start_tls(TlsConfig::new(&cert, &key), Mode::Async);
-    let addr = server.local_addr();
-    let mut good = wss(addr, &[ck.cert.der()]);
-    wait_connect(&rx);
+    let srv = start_tls(fixture().server_config(), Mode::Async);
+    let addr = srv.local_addr();
+    let mut good = wss(addr, fixture().client_config());
+    let good_id = srv.expect_connect().id();
 
     // 1. Random non-TLS bytes (first byte not a TLS record type).
-    let mut garbage = TcpStream::connect(addr).unwrap();
+    let mut garbage = tcp(addr);
     let mut x: u32 = 0x9e37_79b9 ^ std::process::id();
     let bytes: Vec<u8> = (0..600)
         .map(|i| {
@@ -605,15 +407,16 @@ fn bad_handshakes_are_dropped_and_good_clients_unaffected() {
         })
         .collect();
     garbage.write_all(&bytes).unwrap();
-    // 2. A client that connects and sends nothing.
-    let silent = TcpStream::connect(addr).unwrap();
+    // 2. A client that connects and sends nothing. The clock starts before the connect, so the
+    // server's handshake timer cannot have started earlier.
     let silent_t0 = Instant::now();
+    let silent = tcp(addr);
     // 3. A client that stops in the middle of its ClientHello.
-    let mut partial = TcpStream::connect(addr).unwrap();
     let partial_t0 = Instant::now();
+    let mut partial = tcp(addr);
     {
         let name = ServerName::try_from("localhost").unwrap();
-        let mut cc = rustls::ClientConnection::new(client_config(&[ck.cert.der()]), name).unwrap();
+        let mut cc = rustls::ClientConnection::new(fixture().client_config(), name).unwrap();
         let mut hello = Vec::new();
         while cc.wants_write() {
             cc.write_tls(&mut hello).unwrap();
@@ -622,15 +425,15 @@ fn bad_handshakes_are_dropped_and_good_clients_unaffected() {
         partial.write_all(&hello[..hello.len() / 2]).unwrap();
     }
     // 4. A plain ws:// client on the wss:// port.
-    let mut plain = TcpStream::connect(addr).unwrap();
+    let mut plain = tcp(addr);
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
         .unwrap();
 
     // Meanwhile the good client works, and a new one can connect.
     echo(&mut good, "while garbage is pending");
-    let mut good2 = wss(addr, &[ck.cert.der()]);
-    wait_connect(&rx);
+    let mut good2 = wss(addr, fixture().client_config());
+    let good2_id = srv.expect_connect().id();
     echo(&mut good2, "new client during garbage");
 
     wait_dropped(garbage);
@@ -639,38 +442,41 @@ fn bad_handshakes_are_dropped_and_good_clients_unaffected() {
     let silent_after = silent_t0.elapsed();
     wait_dropped(partial);
     let partial_after = partial_t0.elapsed();
-    // Those that wait are dropped by the handshake timeout (1 s), not before.
+    // Those that wait are dropped by the handshake timeout (1 s), not before (the margin is
+    // for a timer that rounds).
     assert!(
-        silent_after >= Duration::from_millis(800),
+        silent_after >= Duration::from_millis(900),
         "silent client dropped after {silent_after:?}"
     );
     assert!(
-        partial_after >= Duration::from_millis(800),
+        partial_after >= Duration::from_millis(900),
         "half-handshake client dropped after {partial_after:?}"
     );
 
     echo(&mut good, "after the garbage");
     echo(&mut good2, "after the garbage too");
-    assert_eq!(server.connection_count(), 2);
-    assert!(rx.try_recv().is_err(), "garbage produced connection events");
-    server.stop();
+    assert_eq!(srv.connection_count(), 2);
+    // The only events are the good clients' messages: the garbage made no connection events.
+    let others: Vec<Ev> = srv
+        .events
+        .try_iter()
+        .filter(|ev| !matches!(ev, Ev::Text(c, _) if c.id() == good_id || c.id() == good2_id))
+        .collect();
+    assert!(others.is_empty(), "garbage produced events: {others:?}");
+    srv.stop();
 }
 
 #[test]
 fn send_from_another_thread_to_an_idle_client() {
-    let dir = TempDir::new("push");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    for mode in [Mode::Async, Mode::NoSync] {
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), mode);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        let id = wait_connect(&rx).id();
-        let messenger = server.messenger();
+    for mode in TLS_MODES {
+        let (srv, mut ws, conn) = fixture_pair(mode);
+        let id = conn.id();
+        let messenger = srv.messenger();
         let (sent_tx, sent_rx) = crossbeam_channel::unbounded();
         let pusher = std::thread::spawn(move || {
             for i in 0..3 {
-                // Let the connection thread block in its read of the quiet client.
+                // Let the connection thread block in its read of the quiet client (a pause, not
+                // a condition: the test is about a connection that is idle).
                 std::thread::sleep(Duration::from_millis(300));
                 let at = Instant::now();
                 messenger.send_text(&id, &format!("push {i}")).expect("send_text");
@@ -683,108 +489,95 @@ fn send_from_another_thread_to_an_idle_client() {
             assert_eq!(msg, Message::text(format!("push {i}")));
             let sent = sent_rx.recv_timeout(WAIT).unwrap();
             let delay = arrived.saturating_duration_since(sent);
+            // Milliseconds expected; far below the client's read timeout, so a message that
+            // waits for the next read wake-up of the server is caught.
             assert!(
                 delay < Duration::from_secs(2),
                 "{mode:?}: message {i} took {delay:?} to reach an idle TLS client"
             );
         }
         pusher.join().unwrap();
-        server.stop();
+        drop(ws);
+        srv.stop();
     }
 }
 
 #[test]
 fn server_initiated_close_over_tls() {
-    let dir = TempDir::new("sclose");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    for mode in [Mode::Async, Mode::NoSync] {
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), mode);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        let conn = wait_connect(&rx);
+    for mode in TLS_MODES {
+        let (srv, mut ws, conn) = fixture_pair(mode);
         echo(&mut ws, "hi");
-        server
-            .close(&conn.id(), CloseCode(4001), "server says bye")
-            .unwrap();
-        let frame = read_until_closed(&mut ws).expect("no close frame");
+        srv.close(&conn.id(), CloseCode(4001), "server says bye").unwrap();
+        let frame = read_close(&mut ws).expect("no close frame");
         assert_eq!(frame.code, WsCloseCode::from(4001));
         assert_eq!(frame.reason.as_str(), "server says bye");
-        let (id, d) = wait_disconnect(&rx);
-        assert_eq!(id, conn.id());
+        drain_until_closed(&mut ws);
+        let d = srv.expect_disconnect(conn.id());
         assert_eq!(d.code, CloseCode(4001), "{d:?}");
         assert_eq!(d.reason, "server says bye");
         assert!(d.clean, "{d:?}");
-        assert_eq!(server.connection_count(), 0);
-        server.stop();
+        wait_until("unregistered", || srv.connection_count() == 0);
+        srv.stop();
     }
 }
 
 #[test]
 fn client_initiated_close_over_tls() {
-    let dir = TempDir::new("cclose");
-    let ck = self_signed();
-    let cert = dir.write("cert.pem", &ck.cert.pem());
-    let key = dir.write("key.pem", &ck.key_pair.serialize_pem());
-    for mode in [Mode::Async, Mode::NoSync] {
-        let (server, rx) = start_tls(TlsConfig::new(&cert, &key), mode);
-        let mut ws = wss(server.local_addr(), &[ck.cert.der()]);
-        let conn = wait_connect(&rx);
+    for mode in TLS_MODES {
+        let (srv, mut ws, conn) = fixture_pair(mode);
         echo(&mut ws, "hi");
         ws.close(Some(CloseFrame {
             code: WsCloseCode::Normal,
             reason: "client done".into(),
         }))
         .unwrap();
-        let frame = read_until_closed(&mut ws).expect("no close reply");
+        let frame = read_close(&mut ws).expect("no close reply");
         assert_eq!(frame.code, WsCloseCode::Normal);
-        let (id, d) = wait_disconnect(&rx);
-        assert_eq!(id, conn.id());
+        drain_until_closed(&mut ws);
+        let d = srv.expect_disconnect(conn.id());
         assert_eq!(d.code, CloseCode::NORMAL, "{d:?}");
         assert_eq!(d.reason, "client done");
         assert!(d.clean, "{d:?}");
-        server.stop();
+        srv.stop();
     }
 }
 
 #[test]
 fn reload_tls_swaps_the_certificate_for_new_connections() {
     let dir = TempDir::new("reload");
-    let first = self_signed();
+    let first = fixture();
     let second = self_signed();
-    let cert1 = dir.write("cert1.pem", &first.cert.pem());
-    let key1 = dir.write("key1.pem", &first.key_pair.serialize_pem());
     let cert2 = dir.write("cert2.pem", &second.cert.pem());
     let key2 = dir.write("key2.pem", &second.key_pair.serialize_pem());
-    let (server, rx) = start_tls(TlsConfig::new(&cert1, &key1), Mode::Async);
-    let addr = server.local_addr();
+    let trust_second = || client_config(&[second.cert.der()]);
+    let srv = start_tls(first.server_config(), Mode::Async);
+    let addr = srv.local_addr();
 
-    let mut old = wss(addr, &[first.cert.der()]);
-    wait_connect(&rx);
+    let mut old = wss(addr, first.client_config());
+    srv.expect_connect();
     echo(&mut old, "before reload");
     assert!(
-        try_wss(addr, &[second.cert.der()]).is_err(),
+        try_wss(addr, trust_second()).is_err(),
         "a client trusting only the second certificate connected before the reload"
     );
 
-    server.reload_tls(&TlsConfig::new(&cert2, &key2)).expect("reload");
-    let mut new = wss(addr, &[second.cert.der()]);
-    wait_connect(&rx);
+    srv.reload_tls(&TlsConfig::new(&cert2, &key2)).expect("reload");
+    let mut new = wss(addr, trust_second());
+    srv.expect_connect();
     echo(&mut new, "after reload");
     assert!(
-        try_wss(addr, &[first.cert.der()]).is_err(),
+        try_wss(addr, first.client_config()).is_err(),
         "the old certificate is still served to new connections"
     );
     // The connection opened before the reload keeps its session.
     echo(&mut old, "old session still fine");
 
     // reload_tls on a server without TLS is an error.
-    let (tx, _rx2) = crossbeam_channel::unbounded();
-    let plain = Server::new(config()).start(Echo(tx)).unwrap();
+    let plain = start(&Server::new(config()), Mode::Async);
     assert!(matches!(
         plain.reload_tls(&TlsConfig::new(&cert2, &key2)),
         Err(Error::Tls(_))
     ));
     plain.stop();
-    server.stop();
+    srv.stop();
 }

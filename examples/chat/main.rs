@@ -4,21 +4,23 @@
 //!
 //! ```text
 //! cargo run --release --example chat -- [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]
+//! cargo run --example chat -- --help     # every flag, with its unit and default
 //! ```
+//!
+//! It takes every `ServerConfig` setting as a flag (`examples/support/flags.rs`). When ready it
+//! prints one line on stdout, `open http://HOST:PORT/ in a browser` (or `https://`).
 
-#[path = "../support/logger.rs"]
-mod logger;
-#[path = "../support/tls_flags.rs"]
-mod tls_flags;
+#[path = "../support/flags.rs"]
+mod flags;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::exit;
 
-use syncws::{
-    Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, Messenger, Server, ServerConfig,
-};
+use serde_json::json;
+
+use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, Messenger, ServerConfig};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -28,33 +30,14 @@ struct Chat {
     next: u32,
 }
 
-/// A JSON string literal (quotes and escapes) for `s`.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl Chat {
-    fn say(&self, json: &str) {
+    fn say(&self, msg: &serde_json::Value) {
         if let Some(room) = &self.room {
-            room.broadcast_text(json, None);
+            room.broadcast_text(&msg.to_string(), None);
         }
     }
     fn notice(&self, text: &str) {
-        self.say(&format!("{{\"kind\":\"notice\",\"text\":{}}}", json_str(text)));
+        self.say(&json!({"kind": "notice", "text": text}));
     }
 }
 
@@ -62,21 +45,15 @@ impl Handler for Chat {
     fn on_connect(&mut self, conn: &Connection) {
         self.next += 1;
         let name = format!("guest{}", self.next);
-        let _ = conn.send_text(&format!(
-            "{{\"kind\":\"notice\",\"text\":{}}}",
-            json_str(&format!("welcome, you are {name}"))
-        ));
+        let welcome = json!({"kind": "notice", "text": format!("welcome, you are {name}")});
+        let _ = conn.send_text(&welcome.to_string());
         self.notice(&format!("{name} joined"));
         self.names.insert(conn.id(), name);
     }
 
     fn on_text(&mut self, conn: &Connection, text: String) {
         let from = self.names.get(&conn.id()).cloned().unwrap_or_default();
-        self.say(&format!(
-            "{{\"kind\":\"msg\",\"from\":{},\"text\":{}}}",
-            json_str(&from),
-            json_str(&text)
-        ));
+        self.say(&json!({"kind": "msg", "from": from, "text": text}));
     }
 
     fn on_disconnect(&mut self, conn: &Connection, _info: Disconnect) {
@@ -86,38 +63,17 @@ impl Handler for Chat {
     }
 }
 
-fn usage(why: &str) -> ! {
-    eprintln!(
-        "chat: {why}\nusage: chat [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE [--tls-chain FILE]]"
-    );
-    exit(2)
-}
-
 fn main() {
-    logger::init();
-    let mut addr: SocketAddr = "127.0.0.1:8080".parse().expect("default address");
-    let (mut cert, mut key, mut chain) = (None, None, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut val = || {
-            args.next()
-                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--addr" => {
-                addr = val()
-                    .parse()
-                    .unwrap_or_else(|e| usage(&format!("bad --addr: {e}")))
-            }
-            "--tls-cert" => cert = Some(val()),
-            "--tls-key" => key = Some(val()),
-            "--tls-chain" => chain = Some(val()),
-            "-h" | "--help" => usage("help"),
-            other => usage(&format!("unknown flag {other}")),
-        }
-    }
-    #[allow(unused_mut)]
-    let mut server = Server::new(ServerConfig::new(addr))
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("syncws=info")).init();
+    let defaults = ServerConfig::new(SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let cli = flags::Cli::<flags::Args<()>>::new(
+        "chat",
+        "chat: a chat room; its page at / over HTTP(S), the chat over WebSocket at /chat.",
+    )
+    .server_flags(&defaults);
+    let flags::Args { server, own: () } = cli.parse(flags::Args::new(defaults, ()));
+    let (server, tls) = server.build().unwrap_or_else(|why| cli.fail(&why));
+    let server = server
         .on_http(|req| match req.path() {
             "/" | "/index.html" => HttpResponse::html(PAGE),
             _ => HttpResponse::text(404, "not found\n"),
@@ -126,17 +82,7 @@ fn main() {
             "/chat" => Ok(Accept::new()),
             _ => Err(HttpResponse::text(404, "no chat here; try /chat\n")),
         });
-    let scheme = match tls_flags::tls_config(cert, key, chain) {
-        #[cfg(feature = "tls")]
-        Ok(Some(tls)) => {
-            server = server.tls(tls);
-            "https"
-        }
-        #[cfg(not(feature = "tls"))]
-        Ok(Some(never)) => match never {},
-        Ok(None) => "http",
-        Err(why) => usage(&why),
-    };
+    let scheme = if tls { "https" } else { "http" };
     // The handler needs the server's messenger to broadcast, so pump events ourselves.
     let (handle, dispatcher) = match server.start_manual() {
         Ok(x) => x,

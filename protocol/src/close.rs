@@ -38,6 +38,14 @@ impl CloseCode {
     pub fn is_allowed_on_wire(self) -> bool {
         matches!(self.0, 1000..=1003 | 1007..=1011 | 3000..=4999)
     }
+
+    /// Whether an endpoint may send this code: the codes allowed on the wire plus the
+    /// registered 1012 (service restart), 1013 (try again later) and 1014 (bad gateway).
+    /// Never 1004-1006 or 1015 (reserved for reports that no frame carries), 1016-2999
+    /// (reserved for future use), or anything outside 1000-4999.
+    pub fn is_sendable(self) -> bool {
+        self.is_allowed_on_wire() || matches!(self.0, 1012..=1014)
+    }
 }
 
 impl fmt::Display for CloseCode {
@@ -109,6 +117,18 @@ mod tests {
                 parse_close_payload(&u16::to_be_bytes(bad)),
                 Err(ProtocolError::InvalidCloseCode(bad))
             );
+        }
+    }
+
+    #[test]
+    fn sendable_codes() {
+        for c in 0..=u16::MAX {
+            let expect =
+                (1000..=1003).contains(&c) || (1007..=1014).contains(&c) || (3000..=4999).contains(&c);
+            assert_eq!(CloseCode(c).is_sendable(), expect, "code {c}");
+        }
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert!(!CloseCode(bad).is_sendable(), "code {bad}");
         }
     }
 

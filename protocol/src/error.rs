@@ -51,8 +51,6 @@ pub enum ProtocolError {
         /// Configured limit.
         max: u64,
     },
-    /// Data arrived after the peer's close frame.
-    DataAfterClose,
 }
 
 impl ProtocolError {
@@ -87,7 +85,6 @@ impl fmt::Display for ProtocolError {
             Self::MessageTooLarge { size, max } => {
                 write!(f, "message of {size} bytes exceeds the limit of {max}")
             }
-            Self::DataAfterClose => f.write_str("frame received after the close frame"),
         }
     }
 }

@@ -609,7 +609,6 @@ fn close_code_mapping_for_every_error() {
         (ProtocolError::InvalidCloseCode(1005), 1002),
         (ProtocolError::FrameTooLarge { size: 2, max: 1 }, 1009),
         (ProtocolError::MessageTooLarge { size: 2, max: 1 }, 1009),
-        (ProtocolError::DataAfterClose, 1002),
     ];
     for (e, code) in cases {
         assert_eq!(e.close_code(), CloseCode(code), "{e:?}");

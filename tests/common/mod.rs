@@ -1,6 +1,10 @@
 //! Shared helpers for the integration tests: a recording handler for every notify mode, a
-//! tungstenite client, raw-socket clients for malformed input, and deadline-bounded waits.
+//! tungstenite client, raw-socket clients for malformed input, deadline-bounded waits, and (in
+//! [`tls`]) a generated CA and server certificate with a client that trusts it.
 #![allow(dead_code)]
+
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,15 +13,19 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use syncws::protocol::frame::{write_frame, FrameHeader, OpCode};
 use syncws::{
-    Connection, ConnectionId, Disconnect, Handler, InlineHandler, Server, ServerConfig, ServerHandle,
+    Connection, ConnectionId, Disconnect, Handler, InlineHandler, Server, ServerConfig, ServerEvent,
+    ServerHandle,
 };
+use syncws_protocol::frame::{write_frame, FrameHeader, OpCode};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
 /// Upper bound for any wait on an event that should happen (generous: loaded CI machine).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
+/// Upper bound for polling on something that happens after a configured delay (an expiry, a
+/// number of heartbeat intervals): the delay plus a slow, loaded machine.
+pub(crate) const LONG_WAIT: Duration = Duration::from_secs(20);
 /// Read timeout of every client socket.
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The text that makes the recording handler panic.
@@ -50,13 +58,18 @@ pub(crate) enum Ev {
     Binary(Connection, Vec<u8>),
     Disconnect(Connection, Disconnect),
     Error(Connection, String),
+    /// A server-wide event (listener failures, the watchdog).
+    Server(ServerEvent),
 }
 
 impl Ev {
-    /// The connection the event is about.
-    pub(crate) fn conn(&self) -> &Connection {
+    /// The connection the event is about (none for a server event).
+    pub(crate) fn conn(&self) -> Option<&Connection> {
         match self {
-            Ev::Connect(c) | Ev::Text(c, _) | Ev::Binary(c, _) | Ev::Disconnect(c, _) | Ev::Error(c, _) => c,
+            Ev::Connect(c) | Ev::Text(c, _) | Ev::Binary(c, _) | Ev::Disconnect(c, _) | Ev::Error(c, _) => {
+                Some(c)
+            }
+            Ev::Server(_) => None,
         }
     }
 }
@@ -104,6 +117,9 @@ impl Handler for Recorder {
     fn on_error(&mut self, conn: &Connection, error: syncws::Error) {
         let _ = self.tx.send(Ev::Error(conn.clone(), error.to_string()));
     }
+    fn on_server_event(&mut self, event: ServerEvent) {
+        let _ = self.tx.send(Ev::Server(event));
+    }
 }
 
 impl InlineHandler for Recorder {
@@ -121,6 +137,9 @@ impl InlineHandler for Recorder {
     }
     fn on_error(&self, conn: &Connection, error: syncws::Error) {
         let _ = self.tx.send(Ev::Error(conn.clone(), error.to_string()));
+    }
+    fn on_server_event(&self, event: ServerEvent) {
+        let _ = self.tx.send(Ev::Server(event));
     }
 }
 
@@ -253,6 +272,31 @@ impl TestServer {
         })
     }
 
+    /// Waits for the next server event (connection events are skipped).
+    pub(crate) fn expect_server_event(&self) -> ServerEvent {
+        self.wait_for("server event", |ev| match ev {
+            Ev::Server(e) => Some(e.clone()),
+            _ => None,
+        })
+    }
+
+    /// The server events delivered so far and not yet read (connection events are dropped).
+    pub(crate) fn pending_server_events(&self) -> Vec<ServerEvent> {
+        server_events_in(&self.events)
+    }
+
+    /// Fails if a server event arrives within `window` (connection events are skipped).
+    pub(crate) fn expect_no_server_event_within(&self, window: Duration) {
+        let t0 = Instant::now();
+        while let Some(left) = window.checked_sub(t0.elapsed()) {
+            match self.events.recv_timeout(left) {
+                Ok(Ev::Server(e)) => panic!("unexpected server event after {:?}: {e:?}", t0.elapsed()),
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
     /// Waits until `n` connections are registered (and answers at once if already so).
     pub(crate) fn wait_connections(&self, n: usize) {
         let deadline = Instant::now() + WAIT;
@@ -267,13 +311,40 @@ impl TestServer {
     }
 }
 
+/// The server events in `events` not yet read (connection events are dropped); for a server
+/// that has been stopped, through a clone of [`TestServer::events`].
+pub(crate) fn server_events_in(events: &Receiver<Ev>) -> Vec<ServerEvent> {
+    events
+        .try_iter()
+        .filter_map(|ev| match ev {
+            Ev::Server(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Polls `cond` until it holds, panicking after [`WAIT`].
-pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
+pub(crate) fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_within(WAIT, what, cond);
+}
+
+/// Polls `cond` until it holds, panicking after `ceiling`; returns how long it took.
+pub(crate) fn wait_until_within(ceiling: Duration, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < ceiling,
+            "timed out after {ceiling:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
+    t0.elapsed()
+}
+
+/// Makes the server's listeners fail as if from outside (the hidden test hook; the one place
+/// the tests name it).
+pub(crate) fn break_listeners(server: &ServerHandle) {
+    server.__break_listeners();
 }
 
 /// A tungstenite client over a plain socket.
@@ -302,8 +373,14 @@ pub(crate) fn connect_pair(server: &TestServer, path: &str) -> (Client, Connecti
     (ws, conn)
 }
 
+/// Sends `text` and expects it back as the next data message.
+pub(crate) fn echo<S: Read + Write>(ws: &mut WebSocket<S>, text: &str) {
+    ws.send(Message::text(text)).expect("send");
+    assert_eq!(read_text(ws), text);
+}
+
 /// Reads the next data message (pings and pongs skipped).
-pub(crate) fn read_data(ws: &mut Client) -> Message {
+pub(crate) fn read_data<S: Read + Write>(ws: &mut WebSocket<S>) -> Message {
     loop {
         match ws.read().expect("client read") {
             Message::Ping(_) | Message::Pong(_) => {}
@@ -313,7 +390,7 @@ pub(crate) fn read_data(ws: &mut Client) -> Message {
 }
 
 /// Reads the next message, which must be text.
-pub(crate) fn read_text(ws: &mut Client) -> String {
+pub(crate) fn read_text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
     match read_data(ws) {
         Message::Text(t) => t.as_str().to_string(),
         m => panic!("expected text, got {m:?}"),
@@ -321,7 +398,7 @@ pub(crate) fn read_text(ws: &mut Client) -> String {
 }
 
 /// Reads until the server's close frame arrives (data before it skipped); returns it.
-pub(crate) fn read_close(ws: &mut Client) -> Option<CloseFrame> {
+pub(crate) fn read_close<S: Read + Write>(ws: &mut WebSocket<S>) -> Option<CloseFrame> {
     loop {
         match ws.read() {
             Ok(Message::Close(f)) => return f,
@@ -331,8 +408,8 @@ pub(crate) fn read_close(ws: &mut Client) -> Option<CloseFrame> {
     }
 }
 
-/// Reads until the connection ends after a close; true if it ended without a read timeout.
-pub(crate) fn drain_until_closed(ws: &mut Client) {
+/// Reads until the connection ends after a close; panics on a read timeout.
+pub(crate) fn drain_until_closed<S: Read + Write>(ws: &mut WebSocket<S>) {
     let deadline = Instant::now() + WAIT;
     loop {
         match ws.read() {

@@ -4,12 +4,12 @@
 //! connections and the broadcast's delivery times. Results and reasoning: `docs/SCALE.md`.
 //!
 //! ```text
-//! cargo run --release --example wsscale -- [--conns N] [--stack-size BYTES]
-//!     [--heartbeat-interval SECS] [--idle SECS] [--batch K] [--notify nosync|async]
+//! cargo run --release -p syncws-tools --bin wsscale -- [--conns N] [--stack-size BYTES]
+//!     [--heartbeat-interval SECS] [--idle SECS] [--batch K] [--notify inline|async]
 //!     [--max-runtime SECS]
-//! cargo run --release --example wsscale -- server [--addr HOST:PORT] [--stack-size BYTES]
-//!     [--heartbeat-interval SECS] [--heartbeat-timeout SECS] [--max-connections N]
-//!     [--notify nosync|async]
+//! cargo run --release -p syncws-tools --bin wsscale -- server [--addr HOST:PORT]
+//!     [--stack-size BYTES] [--heartbeat-interval SECS] [--heartbeat-timeout SECS]
+//!     [--max-connections N] [--notify inline|async]
 //! ```
 //!
 //! The client role (the default) starts this same binary as the server in a subprocess, reads
@@ -26,9 +26,6 @@
 //! with the heartbeat on, and answers the text `broadcast:<payload>` from any client by
 //! broadcasting `<payload>` to every connection. It stops when its stdin reaches end of file.
 
-#[path = "support/logger.rs"]
-mod logger;
-
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
@@ -39,10 +36,10 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::process::{getrlimit, kill_process, setrlimit, Pid, Resource, Rlimit, Signal};
-use syncws::protocol::frame::{write_frame, FrameHeader, OpCode};
-use syncws::protocol::handshake::accept_key;
-use syncws::protocol::{Decoder, Limits, Message, Role};
 use syncws::{Connection, Handler, HeartbeatConfig, InlineHandler, Messenger, Server, ServerConfig};
+use syncws_protocol::frame::{write_frame, FrameHeader, OpCode};
+use syncws_protocol::handshake::accept_key;
+use syncws_protocol::{Decoder, Limits, Message, Role};
 
 const PAYLOAD: &str = "hello";
 
@@ -50,9 +47,9 @@ fn usage(why: &str) -> ! {
     eprintln!("wsscale: {why}");
     eprintln!(
         "usage: wsscale [--conns N] [--stack-size BYTES] [--heartbeat-interval SECS] [--idle SECS]\n\
-         \x20              [--batch K] [--notify nosync|async] [--max-runtime SECS]\n\
+         \x20              [--batch K] [--notify inline|async] [--max-runtime SECS]\n\
          \x20      wsscale server [--addr HOST:PORT] [--stack-size BYTES] [--heartbeat-interval SECS]\n\
-         \x20              [--heartbeat-timeout SECS] [--max-connections N] [--notify nosync|async]"
+         \x20              [--heartbeat-timeout SECS] [--max-connections N] [--notify inline|async]"
     );
     exit(2)
 }
@@ -144,7 +141,7 @@ fn server_main(args: Vec<String>) {
     let mut interval = Duration::from_secs(5);
     let mut timeout = Duration::ZERO;
     let mut max_connections = 10_000usize;
-    let mut nosync = true;
+    let mut inline = true;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut val = || {
@@ -157,11 +154,12 @@ fn server_main(args: Vec<String>) {
             "--heartbeat-interval" => interval = secs(&val()),
             "--heartbeat-timeout" => timeout = secs(&val()),
             "--max-connections" => max_connections = number(&flag, &val()),
-            "--notify" => nosync = notify(&val()),
+            "--notify" => inline = notify(&val()),
             other => usage(&format!("unknown server flag {other}")),
         }
     }
-    logger::init();
+    // The library logs through the `log` facade: `RUST_LOG=syncws=debug` for more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("syncws=info")).init();
     let (soft, hard) = raise_nofile(2 * max_connections as u64 + 64);
     eprintln!("wsscale server: RLIMIT_NOFILE soft {soft}, hard {hard}");
     let mut config = ServerConfig::new(addr)
@@ -172,7 +170,7 @@ fn server_main(args: Vec<String>) {
     }
     let messenger = Arc::new(OnceLock::new());
     let server = Server::new(config);
-    let started = if nosync {
+    let started = if inline {
         server.start_inline(InlineBroadcast(messenger.clone()))
     } else {
         server.start(AsyncBroadcast(messenger.clone()))
@@ -199,7 +197,7 @@ fn server_main(args: Vec<String>) {
 
 fn notify(v: &str) -> bool {
     match v {
-        "nosync" => true,
+        "inline" => true,
         "async" => false,
         other => usage(&format!("bad --notify {other}")),
     }
@@ -281,7 +279,7 @@ struct Opts {
     interval: Duration,
     idle: Option<Duration>,
     batch: usize,
-    nosync: bool,
+    inline: bool,
     max_runtime: Duration,
 }
 
@@ -292,7 +290,7 @@ fn client_main(args: Vec<String>) {
         interval: Duration::from_secs(5),
         idle: None,
         batch: 64,
-        nosync: true,
+        inline: true,
         max_runtime: Duration::from_secs(300),
     };
     let mut it = args.into_iter();
@@ -307,7 +305,7 @@ fn client_main(args: Vec<String>) {
             "--heartbeat-interval" => o.interval = secs(&val()),
             "--idle" => o.idle = Some(secs(&val())),
             "--batch" => o.batch = number::<usize>(&flag, &val()).max(1),
-            "--notify" => o.nosync = notify(&val()),
+            "--notify" => o.inline = notify(&val()),
             "--max-runtime" => o.max_runtime = secs(&val()),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
@@ -407,7 +405,7 @@ fn run_client(o: &Opts) {
         .args(["--heartbeat-interval", &o.interval.as_secs_f64().to_string()])
         .args(["--heartbeat-timeout", "0"])
         .args(["--max-connections", &(o.conns + 16).to_string()])
-        .args(["--notify", if o.nosync { "nosync" } else { "async" }]);
+        .args(["--notify", if o.inline { "inline" } else { "async" }]);
     if let Some(s) = o.stack {
         cmd.args(["--stack-size", &s.to_string()]);
     }
@@ -455,7 +453,7 @@ fn run_client(o: &Opts) {
     println!(
         "server: pid {pid}, ws://{addr}, stack {stack_desc}, heartbeat every {:?}, notify {}",
         o.interval,
-        if o.nosync { "nosync" } else { "async" }
+        if o.inline { "inline" } else { "async" }
     );
     std::thread::sleep(Duration::from_millis(300));
     let base = status(pid);

@@ -1,9 +1,9 @@
 //! WebSocket load generator. It is its own client: the upgrade request and the masked frames
-//! are written by hand with `syncws::protocol`, so it measures any RFC 6455 echo server
+//! are written by hand with `syncws-protocol`, so it measures any RFC 6455 echo server
 //! without a client library in the way.
 //!
 //! ```text
-//! cargo run --release --example wsload -- --url ws://127.0.0.1:9001/ [--conns N] [--size BYTES]
+//! cargo run --release -p syncws-tools --bin wsload -- --url ws://127.0.0.1:9001/ [--conns N] [--size BYTES]
 //!     [--mode pingpong|pipeline] [--window W] [--duration SECS] [--binary]
 //! ```
 //!
@@ -36,10 +36,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use syncws::protocol::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
-use syncws::protocol::handshake::accept_key;
-use syncws::protocol::mask::apply_mask;
-use syncws::protocol::{Decoder, Limits, Message, Role};
+use syncws_protocol::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use syncws_protocol::handshake::accept_key;
+use syncws_protocol::mask::apply_mask;
+use syncws_protocol::{Decoder, Limits, Message, Role};
 
 /// How a connection drives its traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

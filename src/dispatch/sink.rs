@@ -1,0 +1,140 @@
+//! Where a run's events go, and how a connection thread delivers them: over the channel to
+//! the one dispatch thread (the library's own, [`crate::Server::start`], or the
+//! application's, [`crate::Server::start_manual`]) or inline to an [`InlineHandler`] on the
+//! connection's own thread ([`crate::Server::start_inline`]).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{SendTimeoutError, Sender};
+use syncws_protocol::{CloseCode, ProtocolError};
+
+use super::event::{Event, ServerEvent};
+use super::handler::InlineHandler;
+use crate::connection::{Connection, Disconnect};
+use crate::error::{panic_message, Error};
+
+/// The two delivery paths.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// Asynchronous mode: to the dispatch thread.
+    Channel(Sender<Event>),
+    /// Inline mode: called on the delivering thread.
+    Inline(Arc<dyn InlineHandler>),
+}
+
+/// A run's sink, emptied when the run stops (which ends the dispatch thread once it has
+/// handled what is queued).
+pub(crate) struct SinkSlot(Mutex<Option<Sink>>);
+
+impl SinkSlot {
+    pub(crate) fn new(sink: Sink) -> Self {
+        Self(Mutex::new(Some(sink)))
+    }
+
+    pub(crate) fn get(&self) -> Option<Sink> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Drops the run's own reference to the sink.
+    pub(crate) fn close(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
+    /// Delivers a server-wide event (waiting at most a second for room in the channel).
+    pub(crate) fn server_event(&self, ev: ServerEvent) {
+        match self.get() {
+            Some(Sink::Channel(tx)) => {
+                let _ = tx.send_timeout(Event::Server(ev), Duration::from_secs(1));
+            }
+            Some(Sink::Inline(h)) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| h.on_server_event(ev)));
+            }
+            None => {}
+        }
+    }
+}
+
+/// A connection thread's way to deliver its connection's events, in order.
+pub(crate) struct Emitter {
+    sink: Option<Sink>,
+}
+
+impl Emitter {
+    pub(crate) fn new(sink: Option<Sink>) -> Self {
+        Self { sink }
+    }
+
+    /// Asynchronous mode: waits for room in the channel (back-pressure on reading), giving up
+    /// only when the server stops or the dispatcher is gone.
+    fn send(&self, conn: &Connection, ev: Event) {
+        let Some(Sink::Channel(tx)) = &self.sink else {
+            return;
+        };
+        let mut ev = ev;
+        loop {
+            match tx.send_timeout(ev, Duration::from_millis(100)) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(e)) if !conn.context().registry.is_stopping() => ev = e,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Inline mode: runs `f` on the handler, catching a panic (close 1011, report it).
+    /// `false` in asynchronous mode (nothing run).
+    fn inline(&self, conn: &Connection, f: impl FnOnce(&dyn InlineHandler)) -> bool {
+        let Some(Sink::Inline(h)) = &self.sink else {
+            return false;
+        };
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&**h))) {
+            let msg = panic_message(&*p);
+            log::error!("connection {}: handler panicked: {msg}", conn.id());
+            conn.context().stats.handler_panic();
+            let _ = conn.close(CloseCode::INTERNAL_ERROR, "internal error");
+            let _ = catch_unwind(AssertUnwindSafe(|| h.on_error(conn, Error::HandlerPanic(msg))));
+        }
+        true
+    }
+
+    pub(crate) fn connect(&self, conn: &Connection) {
+        if !self.inline(conn, |h| h.on_connect(conn)) {
+            self.send(conn, Event::Connect(conn.clone()));
+        }
+    }
+
+    pub(crate) fn text(&self, conn: &Connection, text: &str) {
+        if !self.inline(conn, |h| h.on_text(conn, text)) {
+            self.send(conn, Event::Text(conn.clone(), text.to_owned()));
+        }
+    }
+
+    pub(crate) fn binary(&self, conn: &Connection, data: &[u8]) {
+        if !self.inline(conn, |h| h.on_binary(conn, data)) {
+            self.send(conn, Event::Binary(conn.clone(), data.to_vec()));
+        }
+    }
+
+    pub(crate) fn disconnect(&self, conn: &Connection, info: Disconnect) {
+        if !self.inline(conn, |h| h.on_disconnect(conn, info.clone())) {
+            self.send(conn, Event::Disconnect(conn.clone(), info));
+        }
+    }
+
+    /// The peer broke the protocol: close with the error's code and report it. In
+    /// asynchronous mode the close frame waits (at most `wait`) until the error event has
+    /// been handled, so replies to the messages before it go out first.
+    pub(crate) fn protocol_failure(&self, conn: &Connection, e: ProtocolError, wait: Duration) {
+        let (code, reason) = (e.close_code(), e.to_string());
+        if let Some(Sink::Channel(_)) = &self.sink {
+            let (carrier, done) = conn.defer_close(code, &reason);
+            self.send(conn, Event::Error(carrier, Error::Protocol(e)));
+            let _ = done.recv_timeout(wait);
+            conn.run_deferred_close();
+            return;
+        }
+        let _ = conn.close(code, &reason);
+        let _ = self.inline(conn, |h| h.on_error(conn, Error::Protocol(e)));
+    }
+}

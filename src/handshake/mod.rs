@@ -1,0 +1,105 @@
+//! The handshake, on the connection's own thread: the TLS handshake (if any), reading the
+//! request head, answering plain HTTP (the session endpoint, the application's page),
+//! authenticating, the handshake hook, the `101` and the new [`Connection`]; and refusals,
+//! each with the right status and a lingering close (`refuse.rs`). The whole handshake is
+//! bounded by `handshake_timeout`.
+
+mod head;
+mod hooks;
+mod plain;
+mod refuse;
+mod stream;
+mod upgrade;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use syncws_protocol::handshake::Request as ParsedRequest;
+use syncws_protocol::Decoder;
+
+pub(crate) use hooks::Hooks;
+pub(crate) use refuse::{linger_close, over_capacity};
+
+use crate::auth::{Auth, Sessions};
+use crate::connection::{Connection, Context};
+use crate::http::Request;
+use head::{read_head, NoHead};
+use stream::HsStream;
+
+/// What the handshake needs, one per server run.
+pub(crate) struct Gate {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) hooks: Hooks,
+    pub(crate) sessions: Sessions,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<crate::tls::TlsAcceptor>>,
+}
+
+impl Gate {
+    fn auth(&self) -> Auth<'_> {
+        Auth {
+            cfg: &self.ctx.config.auth,
+            hook: self.hooks.auth.as_deref(),
+            sessions: &self.sessions,
+            now: Instant::now(),
+        }
+    }
+}
+
+/// Runs the handshake on `sock`. `Some` when the client is upgraded: the registered
+/// connection, and a decoder already holding any bytes that followed the request head.
+/// `upgraded` is called just before the `101` goes out (from then on a stopping server
+/// closes the client with a close frame, not by shutting the socket).
+pub(crate) fn run(
+    gate: &Gate,
+    sock: Arc<TcpStream>,
+    peer: SocketAddr,
+    upgraded: impl FnOnce(),
+) -> Option<(Connection, Decoder)> {
+    let cfg = &gate.ctx.config;
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    let mut stream = open(gate, sock, peer, deadline)?;
+    let (req, used, buf) = match read_head(&mut stream, cfg, peer, deadline) {
+        Ok(h) => h,
+        Err(NoHead::Bad(e)) => return refuse::bad_request(&gate.ctx.stats, &mut stream, peer, &e),
+        Err(NoHead::Gone) => return None,
+    };
+    let request = hook_view(&req, peer, stream.is_secure());
+    if !req.wants_websocket() {
+        return plain::answer(gate, stream, &req, &request);
+    }
+    upgrade::upgrade(gate, stream, &req, request, &buf[used..], upgraded)
+}
+
+/// The stream to read the request from: plain, or TLS after its handshake.
+fn open(gate: &Gate, sock: Arc<TcpStream>, peer: SocketAddr, deadline: Instant) -> Option<HsStream> {
+    #[cfg(feature = "tls")]
+    if let Some(acc) = &gate.tls {
+        return match acc.handshake(&sock, deadline) {
+            Ok(session) => Some(HsStream::Tls(sock, session)),
+            Err(e) => {
+                log::info!("{peer}: TLS handshake failed: {e}");
+                None
+            }
+        };
+    }
+    let _ = (gate, peer, deadline);
+    Some(HsStream::Plain(sock))
+}
+
+/// The request as hooks see it.
+fn hook_view(req: &ParsedRequest, peer: SocketAddr, secure: bool) -> Request {
+    Request {
+        method: req.method.clone(),
+        target: req.target.clone(),
+        headers: req
+            .headers
+            .iter()
+            .filter_map(|(n, v)| std::str::from_utf8(v).ok().map(|v| (n.clone(), v.to_string())))
+            .collect(),
+        peer,
+        protocols: Vec::new(),
+        secure,
+    }
+}

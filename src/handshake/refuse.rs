@@ -1,0 +1,67 @@
+//! Refusing a request, in one place: the response, then a lingering close so that the client
+//! reads it (closing a socket with unread input resets the connection, which can destroy the
+//! response before the client has read it).
+
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use syncws_protocol::handshake::error_response;
+use syncws_protocol::HandshakeError;
+
+use super::stream::HsStream;
+use crate::http::HttpResponse;
+use crate::platform::send_nb;
+use crate::service::Service;
+use crate::stats::Stats;
+
+/// Answers a request that broke HTTP or RFC 6455 with the error's status.
+pub(crate) fn bad_request<T>(
+    stats: &Stats,
+    stream: &mut HsStream,
+    peer: SocketAddr,
+    e: &HandshakeError,
+) -> Option<T> {
+    log::info!("{peer}: upgrade refused: {e} ({})", e.http_status());
+    stats.rejected();
+    let _ = stream.sock().set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(&error_response(e));
+    linger_close(stream.sock());
+    None
+}
+
+/// Answers with `resp` (a refusal by authentication or a hook, or a plain HTTP answer) and
+/// closes.
+pub(crate) fn respond<T>(stream: &mut HsStream, resp: &[u8]) -> Option<T> {
+    let _ = stream.write_all(resp);
+    linger_close(stream.sock());
+    None
+}
+
+/// A client over `max_connections`: 503 without spending a thread on it. The answer is
+/// written without blocking, the write side shut, and the socket left with the service
+/// thread to linger.
+pub(crate) fn over_capacity(stats: &Stats, service: &Service, stream: TcpStream, peer: SocketAddr) {
+    log::warn!("{peer}: over max_connections, answering 503");
+    stats.rejected();
+    let resp = HttpResponse::text(503, "server is at capacity\n")
+        .header("Retry-After", "1")
+        .to_bytes();
+    let _ = send_nb(&stream, &[&resp]);
+    let _ = stream.shutdown(Shutdown::Write);
+    service.linger(Instant::now() + Duration::from_secs(2), stream);
+}
+
+/// Half-closes, then reads briefly so the peer gets our last bytes before the socket closes.
+pub(crate) fn linger_close(sock: &TcpStream) {
+    let _ = sock.shutdown(Shutdown::Write);
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut b = [0u8; 512];
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        match (&*sock).read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The upgrade proper: RFC 6455 checks, authentication, the handshake hook, the `101`, and
+//! the new connection, registered.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use syncws_protocol::handshake::{response_101, validate_upgrade, Request as ParsedRequest};
+use syncws_protocol::{CloseCode, Decoder, Role};
+
+use super::stream::HsStream;
+use super::{refuse, Gate};
+use crate::auth::Outcome;
+use crate::connection::{ConnInfo, Connection, Outbound};
+use crate::error::panic_message;
+use crate::http::{Accept, HttpResponse, Request};
+
+/// Upgrades a WebSocket request, or refuses it. `rest` holds the bytes after the head.
+pub(crate) fn upgrade(
+    gate: &Gate,
+    mut stream: HsStream,
+    req: &ParsedRequest,
+    mut request: Request,
+    rest: &[u8],
+    upgraded: impl FnOnce(),
+) -> Option<(Connection, Decoder)> {
+    let stats = &gate.ctx.stats;
+    let up = match validate_upgrade(req) {
+        Ok(u) => u,
+        Err(e) => return refuse::bad_request(stats, &mut stream, request.peer, &e),
+    };
+    request.protocols = up.protocols.clone();
+    let user = match authenticate(gate, &mut request) {
+        Ok(user) => user,
+        Err(resp) => {
+            stats.rejected();
+            return refuse::respond(&mut stream, &resp.to_bytes());
+        }
+    };
+    let accept = match consent(gate, &request) {
+        Ok(a) => a,
+        Err(resp) => return refuse::respond(&mut stream, &resp.to_bytes()),
+    };
+    // A subprotocol must be one the client offered.
+    let protocol = accept.protocol.filter(|p| up.protocols.iter().any(|o| o == p));
+    let response = response_101(&up.key, protocol.as_deref(), &accept.headers);
+    upgraded();
+    let cfg = &gate.ctx.config;
+    let sock = stream.sock().clone();
+    let _ = sock.set_write_timeout(Some(cfg.write_timeout));
+    if let Err(e) = stream.write_all(&response) {
+        log::debug!("{}: writing 101: {e}", request.peer);
+        return None;
+    }
+    let _ = sock.set_write_timeout(None);
+    sock.set_read_timeout(cfg.idle_timeout).ok()?;
+    let info = ConnInfo {
+        target: request.target,
+        headers: request.headers,
+        protocol,
+        user,
+    };
+    let conn = Connection::new(request.peer, info, sock, gate.ctx.clone(), outbound(stream));
+    let mut decoder = Decoder::new(Role::Server, cfg.limits);
+    decoder.feed(rest);
+    register(gate, conn).map(|c| (c, decoder))
+}
+
+/// The connection's outbound state, taking over the TLS session if there is one.
+fn outbound(stream: HsStream) -> Outbound {
+    match stream {
+        HsStream::Plain(_) => Outbound::plain(),
+        #[cfg(feature = "tls")]
+        HsStream::Tls(_, session) => Outbound::tls(session),
+    }
+}
+
+/// Adds the connection to the registry, unless the server began stopping after the 101 went
+/// out: then the client, upgraded, gets the close frame `stop()` sends every other client.
+fn register(gate: &Gate, conn: Connection) -> Option<Connection> {
+    if !gate.ctx.registry.insert(&conn) {
+        conn.abort(CloseCode::GOING_AWAY, "server shutting down");
+        return None;
+    }
+    gate.ctx.stats.opened();
+    log::debug!(
+        "{}: connection {} open at {}",
+        conn.peer_addr(),
+        conn.id(),
+        conn.target()
+    );
+    Some(conn)
+}
+
+/// Authentication, when enabled: the user (if any) and the target without credentials, or
+/// the refusal.
+fn authenticate(gate: &Gate, request: &mut Request) -> Result<Option<String>, HttpResponse> {
+    if !gate.ctx.config.auth.enabled {
+        return Ok(None);
+    }
+    match gate.auth().upgrade(request) {
+        Outcome::User { user, target } => {
+            // Hooks and the connection see the path without the credentials.
+            request.target = target;
+            Ok(Some(user))
+        }
+        Outcome::Anonymous => Ok(None),
+        Outcome::Refuse(resp) => {
+            log::info!(
+                "{}: upgrade refused by authentication ({})",
+                request.peer,
+                resp.status
+            );
+            Err(resp)
+        }
+    }
+}
+
+/// The handshake hook's answer (accept when there is no hook); a panic is a 500.
+fn consent(gate: &Gate, request: &Request) -> Result<Accept, HttpResponse> {
+    let Some(h) = &gate.hooks.handshake else {
+        return Ok(Accept::default());
+    };
+    match catch_unwind(AssertUnwindSafe(|| h(request))) {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(resp)) => {
+            log::info!(
+                "{}: upgrade refused by the handshake hook ({})",
+                request.peer,
+                resp.status
+            );
+            gate.ctx.stats.rejected();
+            Err(resp)
+        }
+        Err(p) => {
+            log::error!(
+                "{}: handshake hook panicked: {}",
+                request.peer,
+                panic_message(&*p)
+            );
+            Err(HttpResponse::text(500, "internal error\n"))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The frame loop: decode what has arrived, deliver messages, answer pings and the peer's
+//! close, then read more — with back-pressure when replies pile up, and the idle timeout.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use syncws_protocol::{CloseCode, Decoder, Message, ProtocolError};
+
+use crate::connection::{set_own_thread, Connection, Cork};
+use crate::dispatch::Emitter;
+use crate::service::pong_rtt;
+
+/// What one step of the loop says about the connection.
+enum Step {
+    /// Go on reading.
+    More,
+    /// The loop is over; the text says why the socket ended when nothing else does.
+    End(String),
+}
+
+pub(crate) struct Reader<'a> {
+    conn: &'a Connection,
+    decoder: Decoder,
+    em: &'a Emitter,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::connection::TlsReader>,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(conn: &'a Connection, decoder: Decoder, em: &'a Emitter) -> Self {
+        Self {
+            conn,
+            decoder,
+            em,
+            #[cfg(feature = "tls")]
+            tls: conn.is_tls().then(crate::connection::TlsReader::new),
+        }
+    }
+
+    /// Runs until the connection ends; returns why the socket ended (for the report when no
+    /// close frame or local reason says more).
+    pub(crate) fn run(mut self) -> String {
+        set_own_thread(self.conn);
+        self.em.connect(self.conn);
+        loop {
+            if let Step::End(why) = self.decode_buffered() {
+                return why;
+            }
+            if let Step::End(why) = self.back_pressure() {
+                return why;
+            }
+            if let Step::End(why) = self.read_more() {
+                return why;
+            }
+        }
+    }
+
+    /// Handles every message already buffered; replies go out together at the end (one write).
+    fn decode_buffered(&mut self) -> Step {
+        let _cork = Cork::new();
+        loop {
+            match self.decoder.next() {
+                Ok(None) => return Step::More,
+                Ok(Some(msg)) => {
+                    if let Some(end) = handle(self.conn, self.em, msg) {
+                        return end;
+                    }
+                }
+                Err(e) => return fail(self.conn, self.em, e),
+            }
+        }
+    }
+
+    /// Do not read more from a client whose replies are piling up.
+    fn back_pressure(&self) -> Step {
+        let max = self.conn.context().config.max_send_queue;
+        if self.conn.queued() > max / 2 && self.conn.wait_drained(max / 4).is_err() {
+            return Step::End("write timeout".into());
+        }
+        Step::More
+    }
+
+    /// One read from the socket into the decoder.
+    fn read_more(&mut self) -> Step {
+        let buf = self.decoder.read_buf();
+        #[cfg(feature = "tls")]
+        let r = match &mut self.tls {
+            Some(t) => t.read(self.conn, buf),
+            None => self.conn.socket().read(buf),
+        };
+        #[cfg(not(feature = "tls"))]
+        let r = self.conn.socket().read(buf);
+        match r {
+            Ok(0) => Step::End("connection closed without a close frame".into()),
+            Ok(n) => {
+                self.decoder.commit(n);
+                let ctx = self.conn.context();
+                self.conn.liveness().seen(ctx.now_ms());
+                Step::More
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::More,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => self.idle(),
+            Err(e) => Step::End(e.to_string()),
+        }
+    }
+
+    /// The idle timeout passed without a byte: close politely; the loop goes on until the
+    /// reply or the close deadline.
+    fn idle(&self) -> Step {
+        if !self.conn.close_sent() {
+            log::info!("connection {}: idle timeout", self.conn.id());
+            let _ = self.conn.close(CloseCode::NORMAL, "idle timeout");
+        } else if self.conn.is_dead() {
+            return Step::End("closed".into());
+        }
+        Step::More
+    }
+}
+
+/// One decoded message; `Some` when it ends the loop (the peer's close).
+fn handle(conn: &Connection, em: &Emitter, msg: Message<'_>) -> Option<Step> {
+    let ctx = conn.context();
+    match msg {
+        Message::Text(t) => {
+            ctx.stats.message_in(t.len());
+            em.text(conn, t);
+        }
+        Message::Binary(b) => {
+            ctx.stats.message_in(b.len());
+            em.binary(conn, b);
+        }
+        Message::Ping(p) => {
+            let _ = conn.send_frame(syncws_protocol::frame::OpCode::Pong, p);
+        }
+        Message::Pong(p) => {
+            if let Some(rtt) = pong_rtt(p, ctx.now_us()) {
+                conn.liveness().set_rtt(rtt);
+            }
+        }
+        Message::Close(frame) => {
+            let (code, reason) = frame.map_or((CloseCode::NO_STATUS, ""), |f| (f.code, f.reason));
+            conn.peer_closed(code, reason);
+            return Some(Step::End("closed by the peer".into()));
+        }
+    }
+    None
+}
+
+/// The peer broke the protocol: close with the error's code, report it, end the loop.
+fn fail(conn: &Connection, em: &Emitter, e: ProtocolError) -> Step {
+    log::info!(
+        "connection {}: protocol error: {e} (closing with {})",
+        conn.id(),
+        e.close_code()
+    );
+    let ctx = conn.context();
+    ctx.stats.protocol_error();
+    let wait = ctx.config.close_timeout.min(Duration::from_secs(1));
+    em.protocol_failure(conn, e, wait);
+    Step::End("protocol error".into())
+}
