@@ -4,14 +4,14 @@
 //!
 //! ```text
 //! cargo bench --bench compare -- [--rounds N] [--secs S] [--only NAME[,NAME...]]
-//!     [--servers async,nosync,tungstenite] [--echo-bin PATH]
+//!     [--servers async,inline,tungstenite] [--echo-bin PATH]
 //! ```
 //!
 //! The servers are this same binary, re-executed with `SYNCWS_BENCH_SERVER=<kind>` (so both
 //! libraries are built with the same profile, allocator and echo logic):
 //!
 //! - `syncws-async`: `Server::start` with the echo handler of `examples/echo.rs`;
-//! - `syncws-nosync`: `Server::start_inline` with the inline echo handler of `examples/echo.rs`;
+//! - `syncws-inline`: `Server::start_inline` with the inline echo handler of `examples/echo.rs`;
 //! - `tungstenite`: `tungstenite::accept` and one thread per connection, `read()` then
 //!   `send()` (the canonical blocking echo loop);
 //! - for the broadcast scenario, a text message starting with `broadcast:` is sent to every
@@ -111,10 +111,10 @@ mod servers {
         let _ = std::io::stdout().flush();
     }
 
-    fn syncws(nosync: bool, broadcast: bool) -> ! {
+    fn syncws(inline: bool, broadcast: bool) -> ! {
         let b: Bcast = Arc::new(OnceLock::new());
         let server = Server::new(ServerConfig::new(([127, 0, 0, 1], 0)));
-        let handle = if nosync {
+        let handle = if inline {
             server.start_inline(InlineEcho(b.clone()))
         } else {
             server.start(Echo(b.clone()))
@@ -211,9 +211,9 @@ mod servers {
     pub(super) fn run(kind: &str) -> ! {
         match kind {
             "syncws-async" => syncws(false, false),
-            "syncws-nosync" => syncws(true, false),
+            "syncws-inline" => syncws(true, false),
             "syncws-async-broadcast" => syncws(false, true),
-            "syncws-nosync-broadcast" => syncws(true, true),
+            "syncws-inline-broadcast" => syncws(true, true),
             "tungstenite" => tungstenite(false),
             "tungstenite-broadcast" => tungstenite(true),
             other => panic!("unknown {SERVER_ENV}={other}"),
@@ -227,7 +227,7 @@ mod servers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Async,
-    NoSync,
+    Inline,
     Tungstenite,
 }
 
@@ -235,17 +235,17 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Async => "syncws async",
-            Kind::NoSync => "syncws nosync",
+            Kind::Inline => "syncws inline",
             Kind::Tungstenite => "tungstenite",
         }
     }
     fn env(self, broadcast: bool) -> &'static str {
         match (self, broadcast) {
             (Kind::Async, false) => "syncws-async",
-            (Kind::NoSync, false) => "syncws-nosync",
+            (Kind::Inline, false) => "syncws-inline",
             (Kind::Tungstenite, false) => "tungstenite",
             (Kind::Async, true) => "syncws-async-broadcast",
-            (Kind::NoSync, true) => "syncws-nosync-broadcast",
+            (Kind::Inline, true) => "syncws-inline-broadcast",
             (Kind::Tungstenite, true) => "tungstenite-broadcast",
         }
     }
@@ -260,7 +260,7 @@ struct Proc {
 impl Proc {
     fn start(kind: Kind, broadcast: bool, echo_bin: Option<&str>) -> Proc {
         let mut cmd = match (kind, echo_bin, broadcast) {
-            (Kind::Async | Kind::NoSync, Some(bin), false) => {
+            (Kind::Async | Kind::Inline, Some(bin), false) => {
                 let mut c = Command::new(bin);
                 c.args(["--addr", "127.0.0.1:0", "--notify"]);
                 c.arg(if kind == Kind::Async { "async" } else { "inline" });
@@ -622,7 +622,7 @@ fn opts() -> Opts {
         rounds: 5,
         secs: 3.0,
         only: None,
-        kinds: vec![Kind::Async, Kind::Tungstenite, Kind::NoSync],
+        kinds: vec![Kind::Async, Kind::Tungstenite, Kind::Inline],
         echo_bin: None,
     };
     let mut args = std::env::args().skip(1);
@@ -638,7 +638,7 @@ fn opts() -> Opts {
                     .split(',')
                     .map(|k| match k {
                         "async" => Kind::Async,
-                        "nosync" => Kind::NoSync,
+                        "inline" => Kind::Inline,
                         "tungstenite" => Kind::Tungstenite,
                         other => panic!("unknown server {other}"),
                     })

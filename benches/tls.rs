@@ -1,4 +1,4 @@
-//! Throughput over TLS against plain TCP, in the same run: an in-process no-sync echo server,
+//! Throughput over TLS against plain TCP, in the same run: an in-process inline echo server,
 //! one tungstenite client (over rustls for wss), round trips of 16 B and 1 MiB messages.
 //!
 //! `cargo bench --bench tls` prints messages/s and MiB/s for each, and the TLS/plain ratio.

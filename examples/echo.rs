@@ -9,8 +9,7 @@
 //! cargo run --example echo -- --help     # every flag, with its unit and default
 //! ```
 //!
-//! Every `ServerConfig` setting is a flag (`examples/support/flags.rs`). `--notify nosync`,
-//! the old name of `inline`, is still accepted.
+//! Every `ServerConfig` setting is a flag (`examples/support/flags.rs`).
 //!
 //! When ready it prints exactly one line on stdout, `listening on ws://HOST:PORT` (or
 //! `wss://`), and nothing else. Logs go to stderr: `RUST_LOG=syncws=debug` for more.
@@ -67,7 +66,7 @@ fn main() {
         |a, v| {
             a.own = match v {
                 "async" => false,
-                "inline" | "nosync" => true,
+                "inline" => true,
                 _ => return Err(format!("{v:?} is neither async nor inline")),
             };
             Ok(())

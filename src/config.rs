@@ -62,7 +62,7 @@ pub struct ServerConfig {
     /// Default 4096 events.
     pub event_queue: usize,
     /// Stack size of each connection thread. Default 256 KiB: the frame loop needs little, the
-    /// rest is headroom for inline handlers in no-sync mode. Only touched pages cost memory.
+    /// rest is headroom for inline handlers in inline mode. Only touched pages cost memory.
     pub thread_stack_size: usize,
     /// Heartbeat: periodic pings and dead-peer detection. Default disabled.
     pub heartbeat: HeartbeatConfig,

@@ -20,25 +20,23 @@ use std::process::exit;
 
 use serde_json::json;
 
-use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, Messenger, ServerConfig};
+use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, ServerConfig};
 
 const PAGE: &str = include_str!("index.html");
 
+#[derive(Default)]
 struct Chat {
-    room: Option<Messenger>,
     names: HashMap<ConnectionId, String>,
     next: u32,
 }
 
-impl Chat {
-    fn say(&self, msg: &serde_json::Value) {
-        if let Some(room) = &self.room {
-            room.broadcast_text(&msg.to_string(), None);
-        }
-    }
-    fn notice(&self, text: &str) {
-        self.say(&json!({"kind": "notice", "text": text}));
-    }
+/// To everyone in the room (the server `conn` belongs to).
+fn say(conn: &Connection, msg: &serde_json::Value) {
+    conn.server().broadcast_text(&msg.to_string(), None);
+}
+
+fn notice(conn: &Connection, text: &str) {
+    say(conn, &json!({"kind": "notice", "text": text}));
 }
 
 impl Handler for Chat {
@@ -47,18 +45,18 @@ impl Handler for Chat {
         let name = format!("guest{}", self.next);
         let welcome = json!({"kind": "notice", "text": format!("welcome, you are {name}")});
         let _ = conn.send_text(&welcome.to_string());
-        self.notice(&format!("{name} joined"));
+        notice(conn, &format!("{name} joined"));
         self.names.insert(conn.id(), name);
     }
 
     fn on_text(&mut self, conn: &Connection, text: String) {
         let from = self.names.get(&conn.id()).cloned().unwrap_or_default();
-        self.say(&json!({"kind": "msg", "from": from, "text": text}));
+        say(conn, &json!({"kind": "msg", "from": from, "text": text}));
     }
 
     fn on_disconnect(&mut self, conn: &Connection, _info: Disconnect) {
         if let Some(name) = self.names.remove(&conn.id()) {
-            self.notice(&format!("{name} left"));
+            notice(conn, &format!("{name} left"));
         }
     }
 }
@@ -83,20 +81,17 @@ fn main() {
             _ => Err(HttpResponse::text(404, "no chat here; try /chat\n")),
         });
     let scheme = if tls { "https" } else { "http" };
-    // The handler needs the server's messenger to broadcast, so pump events ourselves.
-    let (handle, dispatcher) = match server.start_manual() {
-        Ok(x) => x,
+    // Handlers run on the library's dispatch thread; they broadcast through conn.server().
+    let handle = match server.start(Chat::default()) {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("chat: {e}");
             exit(1);
         }
     };
-    let mut chat = Chat {
-        room: Some(handle.messenger()),
-        names: HashMap::new(),
-        next: 0,
-    };
     println!("open {scheme}://{}/ in a browser", handle.local_addr());
     let _ = std::io::stdout().flush();
-    dispatcher.run(&mut chat);
+    loop {
+        std::thread::park(); // serve until killed
+    }
 }

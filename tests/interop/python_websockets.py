@@ -3,7 +3,7 @@
 usage: python_websockets.py MODE URL LIMITED_URL
 
 URL is an echo server with default limits, LIMITED_URL one started with
-`--max-message-size 1000`. MODE (async|nosync) only labels the output.
+`--max-message-size 1000`. MODE (async|inline) only labels the output.
 Prints one `ok - ...` or `FAIL - ...` line per test and a closing `N passed, N failed` line;
 exits non-zero if any test failed.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Interop tests of the examples with independent clients:
-#   1. Python `websockets` (sync client) against the echo example, --notify async and nosync;
+#   1. Python `websockets` (sync client) against the echo example, --notify async and inline;
 #   2. Node `ws` against the echo example (both modes) and the chat example;
 #   3. headless Chromium (driven by playwright-core) on the chat example's page, two pages.
 #
@@ -157,10 +157,10 @@ start_server echo-async "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify a
 ECHO_async="$URL"
 start_server echo-async-limited "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify async --max-message-size 1000
 LIMITED_async="$URL"
-start_server echo-nosync "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify nosync
-ECHO_nosync="$URL"
-start_server echo-nosync-limited "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify nosync --max-message-size 1000
-LIMITED_nosync="$URL"
+start_server echo-inline "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify inline
+ECHO_inline="$URL"
+start_server echo-inline-limited "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify inline --max-message-size 1000
+LIMITED_inline="$URL"
 start_server chat 's/^open \(http:\/\/.*\/\) in a browser$/\1/p' "$BIN/ws-chatroom" --addr 127.0.0.1:0
 CHAT="$URL"
 
@@ -189,7 +189,7 @@ run_suite() {
 }
 
 if [ "$HAVE_PY" -eq 1 ]; then
-  for mode in async nosync; do
+  for mode in async inline; do
     echo_url="ECHO_$mode" limited_url="LIMITED_$mode"
     step "Python websockets client, --notify $mode"
     run_suite "python-$mode" 180 "$VENV/bin/python" -W error::DeprecationWarning -u \
@@ -199,7 +199,7 @@ fi
 
 if [ "$HAVE_NODE" -eq 1 ]; then
   step "Node ws client (echo both modes, chat broadcast)"
-  run_suite node-ws 180 node "$NODE_DIR/node_ws.mjs" "$ECHO_async/?mode=async,$ECHO_nosync/?mode=nosync" "$CHAT"
+  run_suite node-ws 180 node "$NODE_DIR/node_ws.mjs" "$ECHO_async/?mode=async,$ECHO_inline/?mode=inline" "$CHAT"
 fi
 
 if [ "$HAVE_NODE" -eq 1 ] && [ "$HAVE_CHROMIUM" -eq 1 ]; then
