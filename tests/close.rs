@@ -187,3 +187,33 @@ fn handler_can_close_the_connection() {
     assert_eq!((d.code, d.clean), (CloseCode(4100), true));
     handle.stop();
 }
+
+/// Codes that may not appear in a close frame are refused by `close`, and nothing is sent:
+/// the connection stays open and closes normally afterwards.
+#[test]
+fn close_refuses_codes_that_may_not_be_sent() {
+    let server = Server::new(config());
+    let srv = start(&server, Mode::Async);
+    let (mut ws, conn) = connect_pair(&srv, "/");
+    for bad in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        assert_eq!(
+            conn.close(CloseCode(bad), "no"),
+            Err(SendError::InvalidCloseCode(bad)),
+            "code {bad}"
+        );
+        assert_eq!(
+            srv.close(&conn.id(), CloseCode(bad), "no"),
+            Err(SendError::InvalidCloseCode(bad)),
+            "code {bad} by id"
+        );
+    }
+    assert!(conn.is_open(), "a refused close changed nothing");
+    echo(&mut ws, "still here");
+    // The registered codes 1012-1014 may be sent (a server restarting, try again later).
+    conn.close(CloseCode(1013), "try again later").unwrap();
+    let f = read_close(&mut ws).expect("close frame");
+    assert_eq!(code_of(&f), 1013);
+    drain_until_closed(&mut ws);
+    assert_eq!(srv.expect_disconnect(conn.id()).code, CloseCode(1013));
+    srv.stop();
+}

@@ -285,3 +285,46 @@ fn closing_from_a_manual_dispatcher_thread() {
     assert_eq!(h.log.borrow().last().unwrap(), "disconnect /bye 1000");
     handle.stop();
 }
+
+/// A user of the raw receiver who matches events and never calls `Event::dispatch` still gets
+/// the close frame of a protocol failure promptly, after the reply to the message before it.
+#[test]
+fn raw_receiver_users_get_a_prompt_close_after_earlier_replies() {
+    let server = Server::new(config());
+    let (handle, dispatcher) = server.start_manual().unwrap();
+    let rx = dispatcher.receiver().clone();
+    let pump = std::thread::spawn(move || {
+        let mut errors = 0;
+        while let Ok(ev) = rx.recv_timeout(WAIT) {
+            match ev {
+                Event::Text(c, t) => c.send_text(&format!("re: {t}")).unwrap(),
+                Event::Error(_, e) => {
+                    assert!(matches!(e, syncws::Error::Protocol(_)), "{e}");
+                    errors += 1;
+                }
+                Event::Disconnect(..) => return errors,
+                _ => {}
+            }
+        }
+        panic!("no disconnect event");
+    });
+    let mut raw = raw_connect(handle.local_addr(), "/raw");
+    raw.send(true, OpCode::Text, b"before");
+    // A reserved opcode: the connection fails with 1002.
+    let started = Instant::now();
+    let mut bad = frame(true, OpCode::Binary, b"", true);
+    bad[0] = (bad[0] & 0xF0) | 0x3;
+    raw.send_raw(&bad);
+    let reply = raw.read_frame();
+    assert_eq!(
+        (reply.opcode, &reply.payload[..]),
+        (OpCode::Text, &b"re: before"[..])
+    );
+    assert_eq!(raw.read_close().0, 1002);
+    let took = started.elapsed();
+    // The server's fallback, for a dispatcher that never lets go of the event, is 1 s; a raw
+    // receiver that drops events once handled must not wait for it.
+    assert!(took < Duration::from_millis(800), "close frame took {took:?}");
+    assert_eq!(pump.join().unwrap(), 1);
+    handle.stop();
+}

@@ -504,3 +504,181 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use syncws_protocol::{Decoder, Limits, Message, Role};
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::connection::{ConnInfo, Context, Scheduler};
+    use crate::stats::Stats;
+
+    /// Records what the connection asks of the service thread.
+    #[derive(Default)]
+    struct Recorder {
+        flushes: Mutex<usize>,
+        deadlines: Mutex<usize>,
+    }
+
+    impl Scheduler for Recorder {
+        fn flush_when_writable(&self, _conn: Connection) {
+            *self.flushes.lock().unwrap() += 1;
+        }
+        fn close_deadline(&self, _at: Instant, _conn: Connection) {
+            *self.deadlines.lock().unwrap() += 1;
+        }
+    }
+
+    /// A connection over a loopback socket pair, and the client's end.
+    fn conn(config: ServerConfig) -> (Connection, TcpStream, Arc<Recorder>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, peer) = l.accept().unwrap();
+        let rec = Arc::new(Recorder::default());
+        let addrs: Vec<SocketAddr> = vec![l.local_addr().unwrap()];
+        let ctx = Context::new(Arc::new(config), Arc::new(Stats::default()), rec.clone(), addrs);
+        let info = ConnInfo {
+            target: "/".into(),
+            headers: Vec::new(),
+            protocol: None,
+            user: None,
+        };
+        let c = Connection::new(peer, info, Arc::new(server), Arc::new(ctx), Outbound::plain());
+        (c, client, rec)
+    }
+
+    /// Decodes server frames from `client` until `n` messages (data or close) have arrived.
+    fn read_messages(client: &mut TcpStream, n: usize) -> Vec<(u8, Vec<u8>)> {
+        let limits = Limits::default()
+            .max_message_size(64 << 20)
+            .max_frame_size(64 << 20);
+        let mut d = Decoder::new(Role::Client, limits);
+        let mut out = Vec::new();
+        client.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        loop {
+            while let Some(m) = d.next().unwrap() {
+                out.push(match m {
+                    Message::Text(t) => (1, t.as_bytes().to_vec()),
+                    Message::Binary(b) => (2, b.to_vec()),
+                    Message::Close(f) => (8, f.map(|f| f.code.0.to_be_bytes().to_vec()).unwrap_or_default()),
+                    Message::Ping(p) => (9, p.to_vec()),
+                    Message::Pong(p) => (10, p.to_vec()),
+                });
+            }
+            if out.len() >= n {
+                return out;
+            }
+            let k = client.read(d.read_buf()).unwrap();
+            assert!(k > 0, "server side closed after {} messages", out.len());
+            d.commit(k);
+        }
+    }
+
+    #[test]
+    fn a_frame_goes_straight_out_when_nothing_is_queued() {
+        let (c, mut client, rec) = conn(ServerConfig::default());
+        c.send_text("hello").unwrap();
+        assert_eq!(c.queued(), 0);
+        assert_eq!(*rec.flushes.lock().unwrap(), 0, "no service work");
+        assert_eq!(read_messages(&mut client, 1), [(1, b"hello".to_vec())]);
+    }
+
+    #[test]
+    fn a_full_socket_queues_in_order_and_the_service_drains_it() {
+        let (c, mut client, rec) = conn(ServerConfig::default().max_send_queue(64 << 20));
+        let big = vec![7u8; 8 << 20];
+        c.send_binary(&big).unwrap();
+        assert!(c.queued() > 0, "8 MiB fit an unread socket");
+        c.send_text("after").unwrap();
+        c.close(CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(
+            *rec.flushes.lock().unwrap(),
+            1,
+            "registered with the service once"
+        );
+        assert_eq!(*rec.deadlines.lock().unwrap(), 1, "the close has a deadline");
+        assert_eq!(c.send_text("late"), Err(SendError::Closed));
+        // The client reads while "the service" flushes on writability.
+        let reader = std::thread::spawn(move || read_messages(&mut client, 3));
+        while !c.flush_ready() {
+            wait_writable(c.socket(), Duration::from_millis(100));
+        }
+        let got = reader.join().unwrap();
+        assert_eq!(got[0], (2, big));
+        assert_eq!(got[1], (1, b"after".to_vec()));
+        assert_eq!(
+            got[2],
+            (8, 1000u16.to_be_bytes().to_vec()),
+            "close after the data"
+        );
+    }
+
+    #[test]
+    fn overflow_drop_message_keeps_the_connection() {
+        let cfg = ServerConfig::default()
+            .max_send_queue(1 << 20)
+            .overflow_policy(OverflowPolicy::DropMessage);
+        let (c, _client, _) = conn(cfg);
+        let chunk = vec![1u8; 256 << 10];
+        let mut full = false;
+        for _ in 0..1024 {
+            match c.send_binary(&chunk) {
+                Ok(()) => {}
+                Err(SendError::QueueFull) => {
+                    full = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(full, "256 MiB queued under a 1 MiB limit");
+        assert!(c.is_open(), "dropping a message keeps the connection");
+        assert!(c.queued() <= 1 << 20);
+    }
+
+    #[test]
+    fn overflow_close_aborts_with_1008() {
+        let cfg = ServerConfig::default().max_send_queue(1 << 20);
+        let (c, _client, _) = conn(cfg);
+        let chunk = vec![1u8; 256 << 10];
+        let r = (0..1024).map(|_| c.send_binary(&chunk)).find(|r| r.is_err());
+        assert_eq!(r, Some(Err(SendError::QueueFull)));
+        assert!(c.is_dead());
+        assert_eq!(c.send_text("x"), Err(SendError::Closed));
+        let d = c.disconnect_info("eof");
+        assert_eq!(
+            (d.code, d.reason.as_str(), d.clean),
+            (CloseCode::POLICY_VIOLATION, "send queue overflow", false)
+        );
+    }
+
+    #[test]
+    fn pings_are_bounded_in_size() {
+        let (c, mut client, _) = conn(ServerConfig::default());
+        assert_eq!(c.ping(&[0; 126]), Err(SendError::TooLong));
+        c.ping(&[0; 125]).unwrap();
+        assert_eq!(read_messages(&mut client, 1), [(9, vec![0; 125])]);
+    }
+
+    #[test]
+    fn a_deferred_close_goes_when_its_carrier_is_dropped() {
+        let (c, mut client, _) = conn(ServerConfig::default());
+        let (carrier, done) = c.defer_close(CloseCode::PROTOCOL_ERROR, "bad frame");
+        c.send_text("reply first").unwrap();
+        assert!(done.try_recv().is_err(), "not yet");
+        let clone = carrier.clone();
+        drop(clone);
+        assert!(done.try_recv().is_err(), "a clone does not carry it");
+        drop(carrier);
+        assert!(done.try_recv().is_ok(), "sent on drop");
+        let got = read_messages(&mut client, 2);
+        assert_eq!(got[0], (1, b"reply first".to_vec()));
+        assert_eq!(got[1], (8, 1002u16.to_be_bytes().to_vec()));
+        c.run_deferred_close(); // a second run does nothing
+    }
+}
