@@ -40,27 +40,53 @@ pub struct ServerConfig {
     /// (slowloris defence). Default 10 s; the connection is then dropped.
     pub handshake_timeout: Duration,
     /// Close a connection that sends nothing for this long (close code 1000, reason
-    /// "idle timeout"). Default `None`: no idle timeout (use the heartbeat to find dead peers).
+    /// "idle timeout"). Default `None`: WebSocket connections are long-lived and often quiet
+    /// by design (a dashboard, a game lobby), so silence alone is not misbehaviour; an idle
+    /// connection holds about 20 KiB, capped by `max_connections`, and dead peers are found by
+    /// the heartbeat. Set it when clients are expected to talk.
     pub idle_timeout: Option<Duration>,
+    /// Time a client has to finish a message (all its fragments) once its first frame has
+    /// arrived; then the connection is closed with 1008 ("message timeout"). Bounds how long
+    /// a client can keep a partial message in memory. Default 60 s; `None`: no limit.
+    pub message_timeout: Option<Duration>,
     /// How long a closing handshake may take: the wait for the peer's close reply, and for
     /// queued data to drain before the socket is shut. Default 5 s.
     pub close_timeout: Duration,
-    /// How long a connection thread waits for a client that does not read before giving up on
-    /// it. Default 30 s.
+    /// A connection whose outbound queue makes no progress for this long (the client does not
+    /// read) is dropped (close 1008, "write timeout"), whoever queued the data. Default 30 s.
     pub write_timeout: Duration,
-    /// Most simultaneous WebSocket connections. Default 10 000; excess clients get HTTP 503
-    /// before the upgrade.
+    /// Most simultaneous connections, in their handshake or open. Default 10 000; excess
+    /// clients get HTTP 503 before the upgrade, without a thread being spent on them.
     pub max_connections: usize,
-    /// Bytes that may wait in one connection's outbound queue when the client reads slower
-    /// than the server sends. A single message larger than this is accepted when the queue is
-    /// empty. Default 16 MiB.
+    /// Most connections still in their handshake (TLS and the upgrade request) at once,
+    /// counted within `max_connections`. Default 1 024; excess clients get HTTP 503.
+    pub max_handshakes: usize,
+    /// The listen backlog: connections the kernel completes before `accept()` takes them.
+    /// Default 1 024 (the kernel may cap it, e.g. Linux at `net.core.somaxconn`).
+    pub backlog: u32,
+    /// Hard limit of the bytes waiting in one connection's outbound queue. A frame whose
+    /// payload is larger is refused ([`crate::SendError::TooLong`]); a frame that does not fit
+    /// behind what is queued gets the `overflow_policy` (or back-pressure on the connection's
+    /// own thread). Default 16 MiB.
     pub max_send_queue: usize,
+    /// Server-wide limit of the bytes waiting in all outbound queues together, a broadcast
+    /// frame counted once however many queues hold it. A connection whose queue would grow
+    /// past it gets the `overflow_policy` (close 1013, "server busy"). Default 256 MiB.
+    pub outbound_budget: usize,
+    /// Server-wide limit of the bytes held for reading: read buffers and partial messages of
+    /// all connections. A connection whose message would grow past it is closed with 1009;
+    /// read buffers stop growing at it. Default 256 MiB.
+    pub inbound_budget: usize,
     /// What to do when the outbound queue is full. Default [`OverflowPolicy::Close`].
     pub overflow_policy: OverflowPolicy,
-    /// Capacity of the event channel to the dispatch thread (asynchronous mode). When it is
-    /// full, connection threads wait (back-pressure on reading), senders never do.
+    /// Capacity of the event channel to the dispatch thread (asynchronous mode), in events.
+    /// When it is full, connection threads wait (back-pressure on reading), senders never do.
     /// Default 4096 events.
     pub event_queue: usize,
+    /// The same channel's limit in bytes: message payloads waiting for the dispatch thread.
+    /// A connection thread whose message does not fit waits (back-pressure on reading); one
+    /// message is always let in when nothing is waiting. Default 64 MiB.
+    pub event_queue_bytes: usize,
     /// Stack size of each connection thread. Default 256 KiB: the frame loop needs little, the
     /// rest is headroom for inline handlers in inline mode. Only touched pages cost memory.
     pub thread_stack_size: usize,
@@ -83,8 +109,9 @@ pub struct HeartbeatConfig {
     pub enabled: bool,
     /// Time between pings to every client. Default 30 s.
     pub interval: Duration,
-    /// A client that has sent nothing (no pong, no frame) for this long after a ping is
-    /// closed. `Duration::ZERO` never closes. Default 0.
+    /// A client that has not answered a heartbeat ping with a pong within this long is
+    /// closed (1008, "heartbeat timeout"). Only pongs count: a client that sends but never
+    /// reads is caught too. `Duration::ZERO` never closes. Default 0.
     pub timeout: Duration,
 }
 
@@ -131,12 +158,18 @@ impl Default for ServerConfig {
             max_headers: 64,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
+            message_timeout: Some(Duration::from_secs(60)),
             close_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_handshakes: 1024,
+            backlog: 1024,
             max_send_queue: 16 << 20,
+            outbound_budget: 256 << 20,
+            inbound_budget: 256 << 20,
             overflow_policy: OverflowPolicy::Close,
             event_queue: 4096,
+            event_queue_bytes: 64 << 20,
             thread_stack_size: 256 << 10,
             heartbeat: HeartbeatConfig {
                 enabled: false,
@@ -201,18 +234,30 @@ impl ServerConfig {
         handshake_timeout: Duration);
     setter!(/// Sets [`ServerConfig::idle_timeout`].
         idle_timeout: Option<Duration>);
+    setter!(/// Sets [`ServerConfig::message_timeout`].
+        message_timeout: Option<Duration>);
     setter!(/// Sets [`ServerConfig::close_timeout`].
         close_timeout: Duration);
     setter!(/// Sets [`ServerConfig::write_timeout`].
         write_timeout: Duration);
     setter!(/// Sets [`ServerConfig::max_connections`].
         max_connections: usize);
+    setter!(/// Sets [`ServerConfig::max_handshakes`].
+        max_handshakes: usize);
+    setter!(/// Sets [`ServerConfig::backlog`].
+        backlog: u32);
     setter!(/// Sets [`ServerConfig::max_send_queue`].
         max_send_queue: usize);
+    setter!(/// Sets [`ServerConfig::outbound_budget`].
+        outbound_budget: usize);
+    setter!(/// Sets [`ServerConfig::inbound_budget`].
+        inbound_budget: usize);
     setter!(/// Sets [`ServerConfig::overflow_policy`].
         overflow_policy: OverflowPolicy);
     setter!(/// Sets [`ServerConfig::event_queue`].
         event_queue: usize);
+    setter!(/// Sets [`ServerConfig::event_queue_bytes`].
+        event_queue_bytes: usize);
     setter!(/// Sets [`ServerConfig::thread_stack_size`].
         thread_stack_size: usize);
     setter!(/// Sets [`ServerConfig::heartbeat`].
@@ -235,6 +280,18 @@ impl ServerConfig {
         }
         if self.event_queue == 0 {
             return bad("event_queue must be at least 1");
+        }
+        if self.max_handshakes == 0 || self.backlog == 0 {
+            return bad("max_handshakes and backlog must be at least 1");
+        }
+        if self.max_send_queue < 1024 {
+            return bad("max_send_queue must be at least 1 KiB");
+        }
+        if self.outbound_budget < self.max_send_queue {
+            return bad("outbound_budget must be at least max_send_queue");
+        }
+        if self.inbound_budget < 64 << 10 {
+            return bad("inbound_budget must be at least 64 KiB");
         }
         if self.max_handshake_bytes < 256 {
             return bad("max_handshake_bytes must be at least 256");

@@ -31,6 +31,9 @@ impl CloseCode {
     pub const MANDATORY_EXTENSION: Self = Self(1010);
     /// 1011: the server hit an unexpected condition.
     pub const INTERNAL_ERROR: Self = Self(1011);
+    /// 1013: try again later — the server is overloaded (a registered code; servers may send
+    /// it, and [`CloseCode::is_sendable`] allows it).
+    pub const TRY_AGAIN_LATER: Self = Self(1013);
 
     /// Whether this code may appear in a close frame on the wire: 1000-1003, 1007-1011 and
     /// 3000-4999. 1004-1006, 1012-2999 (unassigned or reserved, including 1015) and anything

@@ -172,6 +172,31 @@ impl Decoder {
         self.buf.len() + self.msg.capacity()
     }
 
+    /// Whether a message is in progress: a frame partly received, or a fragmented message
+    /// whose final fragment has not arrived. (A deadline for finishing messages starts when
+    /// this turns true.)
+    pub fn in_message(&self) -> bool {
+        self.cur.is_some() || self.frag.is_some() || self.filled > self.pos
+    }
+
+    /// Frees the buffers if nothing is in progress (no message, no buffered bytes); returns
+    /// the bytes freed. For a connection gone quiet after a large message: the next read
+    /// starts again from `limits.read_chunk`.
+    pub fn release_idle(&mut self) -> usize {
+        if self.in_message() {
+            return 0;
+        }
+        let freed = self.capacity();
+        self.buf = Vec::new();
+        self.msg = Vec::new();
+        self.pos = 0;
+        self.filled = 0;
+        self.clear_msg = false;
+        self.last_big = false;
+        self.chunk = self.limits.read_chunk.max(64);
+        freed
+    }
+
     /// A writable region to read input into; report how much was written with
     /// [`Decoder::commit`]. It is at least `limits.read_chunk` bytes, or larger while a big frame
     /// is arriving (growing with the data received, never from the header's length alone).
@@ -552,6 +577,32 @@ mod tests {
         let f = frame(OpCode::Text, true, b"hello\xc0world and more");
         d.feed(&f[..6 + 7]);
         assert_eq!(d.next(), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn in_message_and_release_idle() {
+        let mut d = server();
+        assert!(!d.in_message());
+        let big = vec![b'x'; 1 << 20];
+        let f = frame(OpCode::Binary, false, &big);
+        d.feed(&f[..10]);
+        assert!(d.in_message(), "a frame header and a little payload");
+        assert_eq!(d.release_idle(), 0, "nothing is freed mid-message");
+        d.feed(&f[10..]);
+        assert!(matches!(d.next(), Ok(None)), "first fragment only");
+        assert!(d.in_message(), "the final fragment is still to come");
+        d.feed(&frame(OpCode::Continuation, true, b"end"));
+        assert!(matches!(d.next(), Ok(Some(Message::Binary(b))) if b.len() == (1 << 20) + 3));
+        assert!(!d.in_message());
+        // One large unfragmented frame leaves a large buffer behind, kept for the next one.
+        d.feed(&frame(OpCode::Binary, true, &big));
+        assert!(matches!(d.next(), Ok(Some(Message::Binary(b))) if b.len() == 1 << 20));
+        let _ = d.read_buf();
+        assert!(d.capacity() >= 1 << 20, "the large buffer is kept for a while");
+        assert!(d.release_idle() >= 1 << 20);
+        assert_eq!(d.capacity(), 0);
+        d.feed(&frame(OpCode::Text, true, b"again"));
+        assert!(matches!(d.next(), Ok(Some(Message::Text("again")))));
     }
 
     #[test]

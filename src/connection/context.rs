@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::queue::Budget;
 use super::{Connection, Registry};
 use crate::config::ServerConfig;
 use crate::stats::Stats;
@@ -25,6 +26,10 @@ pub(crate) struct Context {
     pub(crate) registry: Registry,
     pub(crate) scheduler: Arc<dyn Scheduler>,
     pub(crate) local_addrs: Vec<SocketAddr>,
+    /// Bytes waiting in all outbound queues (`ServerConfig::outbound_budget`).
+    pub(crate) outbound: Arc<Budget>,
+    /// Bytes held for reading: read buffers and partial messages (`inbound_budget`).
+    pub(crate) inbound: Arc<Budget>,
     epoch: Instant,
 }
 
@@ -44,6 +49,8 @@ impl Context {
         local_addrs: Vec<SocketAddr>,
     ) -> Self {
         Self {
+            outbound: Arc::new(Budget::new(config.outbound_budget)),
+            inbound: Arc::new(Budget::new(config.inbound_budget)),
             config,
             stats,
             registry: Registry::default(),

@@ -52,7 +52,8 @@ pub(crate) use context::{Context, Scheduler};
 pub(crate) use cork::Cork;
 pub use id::ConnectionId;
 pub(crate) use liveness::Liveness;
-pub(crate) use outbound::{set_own_thread, Outbound};
+pub(crate) use outbound::{encode_frame, set_own_thread, Outbound};
+pub(crate) use queue::{Budget, SharedFrame};
 pub(crate) use registry::Registry;
 #[cfg(feature = "tls")]
 pub(crate) use tls_read::TlsReader;

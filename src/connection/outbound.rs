@@ -1,6 +1,12 @@
 //! The outbound path: the connection's lock (queue, close state, TLS session) and everything
 //! done under it — sending a frame, flushing, the two close verbs. The lock is private to
 //! this file; the rest of the crate calls the methods. See the room's docs for the design.
+//!
+//! Limits, all checked before anything is queued: a frame whose payload is larger than
+//! `max_send_queue` is refused; a frame that does not fit behind what is queued gets the
+//! overflow policy (close 1008) or, on the connection's own thread, back-pressure; bytes that
+//! the server-wide outbound budget cannot take get the overflow policy too (close 1013). A
+//! queue that makes no progress for `write_timeout` is aborted by the service thread.
 
 use std::cell::Cell;
 use std::io;
@@ -14,11 +20,19 @@ use syncws_protocol::CloseCode;
 
 use super::close::{CloseState, Disconnect};
 use super::cork::{Cork, CORK_MAX_FRAME};
-use super::queue::Queue;
+use super::queue::{Budget, Queue, SharedFrame};
 use super::Connection;
 use crate::config::OverflowPolicy;
 use crate::error::SendError;
 use crate::platform::{send_nb, wait_writable, Sent};
+
+/// How long an aborted connection's last close frame may take to leave before the socket is
+/// shut.
+pub(crate) const ABORT_GRACE: Duration = Duration::from_secs(1);
+/// TLS: plaintext handed to rustls at a time; what rustls holds encrypted and unsent stays
+/// below about this much per connection.
+#[cfg(feature = "tls")]
+const TLS_FEED: usize = 16 << 10;
 
 thread_local! {
     /// The connection whose thread this is (address of its shared state), if any.
@@ -50,6 +64,10 @@ struct Out {
     in_service: bool,
     /// In the current thread's cork list.
     in_cork: bool,
+    /// When bytes last left the queue (or it last became non-empty).
+    last_progress: Instant,
+    /// Aborted: shut the socket once the queue (ending with the close frame) drains, or then.
+    shut_at: Option<Instant>,
     deferred: Option<Deferred>,
     #[cfg(feature = "tls")]
     tls: Option<Box<rustls::ServerConnection>>,
@@ -59,13 +77,15 @@ struct Out {
 pub(crate) struct Outbound(Mutex<Out>);
 
 impl Outbound {
-    /// Plain TCP.
-    pub(crate) fn plain() -> Self {
+    /// Plain TCP; queued bytes are charged to `budget`.
+    pub(crate) fn plain(budget: std::sync::Arc<Budget>) -> Self {
         Self(Mutex::new(Out {
-            queue: Queue::default(),
+            queue: Queue::new(budget),
             close: CloseState::default(),
             in_service: false,
             in_cork: false,
+            last_progress: Instant::now(),
+            shut_at: None,
             deferred: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -74,8 +94,8 @@ impl Outbound {
 
     /// Over an established TLS session.
     #[cfg(feature = "tls")]
-    pub(crate) fn tls(session: Box<rustls::ServerConnection>) -> Self {
-        let o = Self::plain();
+    pub(crate) fn tls(budget: std::sync::Arc<Budget>, session: Box<rustls::ServerConnection>) -> Self {
+        let o = Self::plain(budget);
         o.lock().tls = Some(session);
         o
     }
@@ -87,23 +107,55 @@ impl Outbound {
     }
 }
 
+/// A frame to send: header and payload borrowed from the caller, or a shared frame.
+#[derive(Clone, Copy)]
+enum Frame<'a> {
+    Parts(&'a [u8], &'a [u8]),
+    Shared(&'a SharedFrame),
+}
+
+impl<'a> Frame<'a> {
+    fn parts(self) -> [&'a [u8]; 2] {
+        match self {
+            Self::Parts(h, p) => [h, p],
+            Self::Shared(f) => [f.bytes(), &[]],
+        }
+    }
+
+    fn len(self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
+    }
+}
+
+/// How a write under the lock went.
+enum Wrote {
+    Ok,
+    /// The outbound budget could not take the bytes: nothing was queued, or the rest of a
+    /// frame already partly on the wire was queued anyway (the connection is then shed).
+    OverBudget,
+}
+
+/// Encodes a whole frame (for broadcasting).
+pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut hdr = [0u8; MAX_HEADER_LEN];
+    let hlen = FrameHeader::new(opcode, payload.len() as u64, None).encode(&mut hdr);
+    let mut frame = Vec::with_capacity(hlen + payload.len());
+    frame.extend_from_slice(&hdr[..hlen]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
 /// A close frame (header and payload) for `code` and `reason`; 1005 gives an empty payload.
 fn close_frame(code: CloseCode, reason: &str) -> Vec<u8> {
     let mut payload = Vec::with_capacity(125);
     if code != CloseCode::NO_STATUS {
         close_payload(code, reason, &mut payload);
     }
-    let mut hdr = [0u8; MAX_HEADER_LEN];
-    let hlen = FrameHeader::new(OpCode::Close, payload.len() as u64, None).encode(&mut hdr);
-    let mut frame = hdr[..hlen].to_vec();
-    frame.extend_from_slice(&payload);
-    frame
+    encode_frame(OpCode::Close, &payload)
 }
 
-/// The parts of `parts` (at most two: header and payload) not yet covered by the first
-/// `written` bytes, without allocating.
-fn skip_written<'a>(parts: &[&'a [u8]], mut written: usize) -> ([&'a [u8]; 2], usize) {
-    debug_assert!(parts.len() <= 2);
+/// The parts of `parts` not yet covered by the first `written` bytes.
+fn skip_written(parts: [&[u8]; 2], mut written: usize) -> ([&[u8]; 2], usize) {
     let mut v: [&[u8]; 2] = [&[], &[]];
     let mut n = 0;
     for p in parts {
@@ -153,145 +205,234 @@ impl Connection {
 
 /// Sending.
 impl Connection {
-    /// Sends one frame. See the room's docs for the locking design.
+    /// Sends one frame, header and payload from the caller's buffer.
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let hlen = FrameHeader::new(opcode, payload.len() as u64, None).encode(&mut hdr);
-        let total = hlen + payload.len();
-        let cfg = &self.inner.ctx.config;
-        let max = cfg.max_send_queue;
+        self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), false)
+    }
+
+    /// Sends a frame encoded once for many connections (a broadcast); `payload_len` is its
+    /// payload's length.
+    pub(crate) fn send_shared(&self, frame: &SharedFrame, payload_len: usize) -> Result<(), SendError> {
+        self.send(Frame::Shared(frame), payload_len, false)
+    }
+
+    /// A heartbeat ping: small, from the service thread, exempt from the queue limit.
+    pub(crate) fn send_heartbeat(&self, payload: &[u8]) -> Result<(), SendError> {
+        let mut hdr = [0u8; MAX_HEADER_LEN];
+        let hlen = FrameHeader::new(OpCode::Ping, payload.len() as u64, None).encode(&mut hdr);
+        self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), true)
+    }
+
+    /// The limits, then the write. See the module docs.
+    fn send(&self, frame: Frame<'_>, payload_len: usize, exempt: bool) -> Result<(), SendError> {
+        let max = self.inner.ctx.config.max_send_queue;
+        if payload_len > max {
+            return Err(SendError::TooLong);
+        }
+        let total = frame.len();
         let mut out = self.out();
         loop {
             if !out.close.is_open() {
                 return Err(SendError::Closed);
             }
             let pending = out.queue.len();
-            if pending == 0 || pending + total <= max {
-                break;
-            }
-            let own = own_thread(self);
-            if opcode.is_control() && !own {
-                // Pings from other threads (the heartbeat) are small and rare: let them in.
+            if exempt || pending == 0 || pending + total <= max {
                 break;
             }
             drop(out);
-            if own {
-                // Back-pressure for the connection's own thread: wait, without the lock.
-                self.wait_drained(max.saturating_sub(total))?;
-                out = self.out();
-                continue;
+            if !own_thread(self) {
+                return Err(self.overflow(CloseCode::POLICY_VIOLATION, "send queue overflow"));
             }
-            if cfg.overflow_policy == OverflowPolicy::Close {
-                log::warn!("connection {}: send queue overflow, closing", self.id());
-                self.abort(CloseCode::POLICY_VIOLATION, "send queue overflow");
-            }
-            return Err(SendError::QueueFull);
+            // Back-pressure for the connection's own thread: wait, without the lock.
+            self.wait_drained(max.saturating_sub(total))?;
+            out = self.out();
         }
-        self.inner.ctx.stats.frame_out(payload.len());
-        self.write_locked(&mut out, &[&hdr[..hlen], payload], true)
+        self.inner.ctx.stats.frame_out(payload_len);
+        let wrote = self.write_locked(&mut out, frame, true, false)?;
+        drop(out);
+        match wrote {
+            Wrote::Ok => Ok(()),
+            Wrote::OverBudget => Err(self.overflow(
+                CloseCode::TRY_AGAIN_LATER,
+                "server busy: outbound budget exhausted",
+            )),
+        }
     }
 
-    /// Writes `parts` (one whole frame) with the lock held: directly if nothing is queued,
-    /// else into the queue.
-    fn write_locked(&self, out: &mut Out, parts: &[&[u8]], may_cork: bool) -> Result<(), SendError> {
+    /// A limit was hit: the overflow policy.
+    fn overflow(&self, code: CloseCode, reason: &str) -> SendError {
+        if self.inner.ctx.config.overflow_policy == OverflowPolicy::Close {
+            log::warn!("connection {}: {reason}, closing", self.id());
+            self.abort(code, reason);
+        }
+        SendError::QueueFull
+    }
+
+    /// Writes one whole frame with the lock held: directly if nothing is queued, else into
+    /// the queue (`force`: whatever the budget says, for close frames).
+    fn write_locked(
+        &self,
+        out: &mut Out,
+        frame: Frame<'_>,
+        may_cork: bool,
+        force: bool,
+    ) -> Result<Wrote, SendError> {
         #[cfg(feature = "tls")]
-        if let Some(tls) = out.tls.as_mut() {
-            let mut w = tls.writer();
-            if let Err(e) = parts.iter().try_for_each(|p| io::Write::write_all(&mut w, p)) {
-                return Err(self.broken(out, e));
+        if out.tls.is_some() {
+            return self.write_tls(out, frame, force);
+        }
+        let total = frame.len();
+        let corked = may_cork && total <= CORK_MAX_FRAME && Cork::active();
+        if !out.queue.is_empty() || corked {
+            if self.enqueue(out, frame, 0, force).is_ok() {
+                if corked && out.queue.len() == total {
+                    out.last_progress = Instant::now();
+                }
+                if corked && !out.in_cork {
+                    out.in_cork = true;
+                    Cork::add(self.clone());
+                } else if !corked {
+                    self.register_flush(out);
+                }
+                return Ok(Wrote::Ok);
             }
-            return self.tls_output_locked(out);
-        }
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        if may_cork && Cork::active() && !self.corked_or_flushed(out, total)? {
-            out.queue.push(parts);
-            if !out.in_cork {
-                out.in_cork = true;
-                Cork::add(self.clone());
+            if !out.queue.is_empty() {
+                return Ok(Wrote::OverBudget);
             }
-            return Ok(());
+            // Corked but the budget is full: a direct write needs no budget.
         }
-        if out.queue.is_empty() {
-            return self.write_direct(out, parts, total);
-        }
-        out.queue.push(parts);
-        self.register_flush(out);
-        Ok(())
-    }
-
-    /// Inside a cork: `Ok(false)` to batch the frame; `Ok(true)` for a large frame that gains
-    /// nothing from batching (what was batched is written first, so the frame can then go
-    /// straight from the caller's buffer if the socket took it all).
-    fn corked_or_flushed(&self, out: &mut Out, total: usize) -> Result<bool, SendError> {
-        if total <= CORK_MAX_FRAME {
-            return Ok(false);
-        }
-        if !out.queue.is_empty() {
-            if let Err(e) = out.queue.flush(&*self.inner.sock) {
-                return Err(self.broken(out, e));
-            }
-        }
-        Ok(out.queue.is_empty())
+        self.write_direct(out, frame)
     }
 
     /// Nothing is queued: write what the socket takes now, queue the rest.
-    fn write_direct(&self, out: &mut Out, parts: &[&[u8]], total: usize) -> Result<(), SendError> {
+    fn write_direct(&self, out: &mut Out, frame: Frame<'_>) -> Result<Wrote, SendError> {
+        let total = frame.len();
         let mut written = 0;
         loop {
-            let (rest, n) = skip_written(parts, written);
+            let (rest, n) = skip_written(frame.parts(), written);
             match send_nb(&*self.inner.sock, &rest[..n]) {
                 Ok(Sent::Bytes(k)) => {
                     written += k;
                     if written == total {
-                        return Ok(());
+                        return Ok(Wrote::Ok);
                     }
                 }
                 Ok(Sent::WouldBlock) => break,
                 Err(e) => return Err(self.broken(out, e)),
             }
         }
-        let (rest, n) = skip_written(parts, written);
-        out.queue.push(&rest[..n]);
+        let wrote = self.queue_rest(out, frame, written);
         self.register_flush(out);
-        Ok(())
+        Ok(wrote)
     }
 
-    /// Moves the TLS session's pending records into the queue and writes what the socket takes.
+    /// Queues the rest of a frame partly on the wire: it cannot be refused any more, so past
+    /// the budget it is queued anyway and the connection is shed (`OverBudget`).
+    fn queue_rest(&self, out: &mut Out, frame: Frame<'_>, written: usize) -> Wrote {
+        let over = self.enqueue(out, frame, written, false).is_err();
+        if over {
+            let _ = self.enqueue(out, frame, written, true);
+        }
+        if written > 0 {
+            out.queue.mark_front_begun();
+        }
+        out.last_progress = Instant::now();
+        if over {
+            Wrote::OverBudget
+        } else {
+            Wrote::Ok
+        }
+    }
+
+    fn enqueue(&self, out: &mut Out, frame: Frame<'_>, from: usize, force: bool) -> Result<(), ()> {
+        match frame {
+            Frame::Parts(..) => {
+                let (rest, n) = skip_written(frame.parts(), from);
+                out.queue.push_owned(&rest[..n], force)
+            }
+            Frame::Shared(f) => out.queue.push_shared(f, from, force),
+        }
+    }
+
+    /// TLS: the first bytes of a frame go to rustls at once when nothing waits; the rest is
+    /// queued as plaintext (shared frames stay shared) and encrypted as the socket drains.
     #[cfg(feature = "tls")]
-    fn tls_output_locked(&self, out: &mut Out) -> Result<(), SendError> {
-        let Some(tls) = out.tls.as_mut() else {
-            return Ok(());
+    fn write_tls(&self, out: &mut Out, frame: Frame<'_>, force: bool) -> Result<Wrote, SendError> {
+        let idle = out.queue.is_empty() && out.tls.as_ref().is_some_and(|t| !t.wants_write());
+        let wrote = if idle {
+            let fed = self.feed_tls(out, frame.parts());
+            if fed < frame.len() {
+                self.queue_rest(out, frame, fed)
+            } else {
+                Wrote::Ok
+            }
+        } else if self.enqueue(out, frame, 0, force).is_ok() {
+            Wrote::Ok
+        } else {
+            return Ok(Wrote::OverBudget);
         };
-        if out.queue.is_empty() {
-            // Nothing queued: rustls writes its records straight to the socket (no copy into
-            // our queue); only what the socket does not take is queued below.
+        match self.flush_locked(out) {
+            Ok(true) => {}
+            Ok(false) => self.register_flush(out),
+            Err(e) => return Err(self.broken(out, e)),
+        }
+        Ok(wrote)
+    }
+
+    /// Hands up to `TLS_FEED` bytes of `parts` to rustls; returns how many.
+    #[cfg(feature = "tls")]
+    fn feed_tls(&self, out: &mut Out, parts: [&[u8]; 2]) -> usize {
+        let Some(tls) = out.tls.as_mut() else { return 0 };
+        let mut fed = 0;
+        for p in parts {
+            let n = p.len().min(TLS_FEED - fed);
+            fed += io::Write::write(&mut tls.writer(), &p[..n]).unwrap_or(0);
+            if fed >= TLS_FEED {
+                break;
+            }
+        }
+        fed
+    }
+
+    /// Writes what is queued without blocking; `Ok(true)` when nothing is left (over TLS:
+    /// nothing queued and nothing encrypted unsent).
+    fn flush_locked(&self, out: &mut Out) -> io::Result<bool> {
+        let mut moved = false;
+        #[cfg(feature = "tls")]
+        let r = if out.tls.is_some() {
+            self.flush_tls(out, &mut moved)
+        } else {
+            out.queue.flush(&*self.inner.sock, &mut moved)
+        };
+        #[cfg(not(feature = "tls"))]
+        let r = out.queue.flush(&*self.inner.sock, &mut moved);
+        if moved {
+            out.last_progress = Instant::now();
+        }
+        r
+    }
+
+    #[cfg(feature = "tls")]
+    fn flush_tls(&self, out: &mut Out, moved: &mut bool) -> io::Result<bool> {
+        let Out { queue, tls, .. } = out;
+        let Some(tls) = tls.as_mut() else { return Ok(true) };
+        let mut sock = crate::platform::NonBlocking(&self.inner.sock);
+        loop {
             while tls.wants_write() {
-                match tls.write_tls(&mut crate::platform::NonBlocking(&self.inner.sock)) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(self.broken(out, e)),
+                match tls.write_tls(&mut sock) {
+                    Ok(n) => *moved |= n > 0,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
                 }
             }
-            if !tls.wants_write() {
-                return Ok(());
+            if queue.is_empty() {
+                return Ok(true);
             }
-        }
-        let r = out.queue.append_with(|buf| {
-            while tls.wants_write() {
-                tls.write_tls(buf)?;
-            }
-            Ok::<(), io::Error>(())
-        });
-        if let Err(e) = r {
-            return Err(self.broken(out, e));
-        }
-        match out.queue.flush(&*self.inner.sock) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.register_flush(out);
-                Ok(())
-            }
-            Err(e) => Err(self.broken(out, e)),
+            let front = queue.front();
+            let n = io::Write::write(&mut tls.writer(), &front[..front.len().min(TLS_FEED)])?;
+            queue.advance(n);
         }
     }
 
@@ -307,8 +448,8 @@ impl Connection {
             return Err(io::ErrorKind::NotConnected.into());
         };
         let r = f(tls);
-        if tls.wants_write() {
-            let _ = self.tls_output_locked(&mut out);
+        if tls.wants_write() && self.flush_locked(&mut out).is_ok_and(|done| !done) {
+            self.register_flush(&mut out);
         }
         r
     }
@@ -324,10 +465,10 @@ impl Connection {
     pub(super) fn end_cork(&self) {
         let mut out = self.out();
         out.in_cork = false;
-        if out.close.is_dead() || out.queue.is_empty() {
+        if out.queue.is_empty() || (out.close.is_dead() && out.shut_at.is_none()) {
             return;
         }
-        match out.queue.flush(&*self.inner.sock) {
+        match self.flush_locked(&mut out) {
             Ok(true) => {}
             Ok(false) => self.register_flush(&mut out),
             Err(e) => {
@@ -335,26 +476,65 @@ impl Connection {
             }
         }
     }
+}
 
-    /// Called by the service thread when the socket is writable. Returns `true` when the
-    /// connection no longer needs flushing.
+/// What the service thread does for a connection it flushes.
+impl Connection {
+    /// Called by the service thread when the socket is writable. `true` when the connection
+    /// no longer needs the service (drained, or gone).
     pub(crate) fn flush_ready(&self) -> bool {
         let mut out = self.out();
-        let done = if out.close.is_dead() {
-            true
-        } else {
-            match out.queue.flush(&*self.inner.sock) {
+        let gone = out.close.is_dead() && out.shut_at.is_none();
+        let done = gone
+            || match self.flush_locked(&mut out) {
                 Ok(done) => done,
                 Err(e) => {
                     self.broken(&mut out, e);
                     true
                 }
-            }
-        };
+            };
         if done {
             out.in_service = false;
+            if out.shut_at.take().is_some() {
+                self.shut();
+            }
         }
         done
+    }
+
+    /// The service thread's deadlines for a connection it flushes: an aborted connection's
+    /// grace for its last frame, and `write_timeout` without progress. Returns when to look
+    /// again, or `None` when the connection no longer needs the service.
+    pub(crate) fn flush_deadline(&self, now: Instant) -> Option<Instant> {
+        let mut out = self.out();
+        if let Some(at) = out.shut_at {
+            if now < at {
+                return Some(at);
+            }
+            out.shut_at = None;
+            out.in_service = false;
+            drop(out);
+            self.shut();
+            return None;
+        }
+        if out.close.is_dead() || out.queue.is_empty() {
+            return if out.in_service {
+                Some(now + Duration::from_secs(1))
+            } else {
+                None
+            };
+        }
+        let stall = out.last_progress + self.inner.ctx.config.write_timeout;
+        if now < stall {
+            return Some(stall);
+        }
+        drop(out);
+        log::info!("connection {}: no write progress, dropping it", self.id());
+        self.abort(
+            CloseCode::POLICY_VIOLATION,
+            "write timeout: client is not reading",
+        );
+        Some(now + ABORT_GRACE)
     }
 
     /// Waits (without the lock) until at most `target` bytes are queued, flushing as the socket
@@ -367,7 +547,7 @@ impl Connection {
                 if out.close.is_dead() {
                     return Err(SendError::Closed);
                 }
-                match out.queue.flush(&*self.inner.sock) {
+                match self.flush_locked(&mut out) {
                     Ok(_) if out.queue.len() <= target => return Ok(()),
                     Ok(_) => {}
                     Err(e) => return Err(self.broken(&mut out, e)),
@@ -386,30 +566,37 @@ impl Connection {
     }
 
     /// The connection is ending: lets queued data (our close frame included) reach the
-    /// client for at most `timeout`, then marks the connection dead. Returns whether it was
-    /// dead already.
+    /// client — for at most `timeout`, or until an abort's grace ends — then marks the
+    /// connection dead. Returns whether it was dead (aborted or failed) already.
     pub(crate) fn drain_and_end(&self, timeout: Duration) -> bool {
-        let was_dead = self.is_dead();
-        let deadline = Instant::now() + timeout;
-        if was_dead {
-            return true;
-        }
-        loop {
-            let pending = {
-                let mut out = self.out();
-                match out.queue.flush(&*self.inner.sock) {
-                    Ok(false) => out.queue.len(),
-                    Ok(true) | Err(_) => 0,
-                }
+        let (was_dead, until) = {
+            let out = self.out();
+            let dead = out.close.is_dead();
+            let until = match out.shut_at {
+                Some(at) => Some(at),
+                None if dead => None,
+                None => Some(Instant::now() + timeout),
             };
-            let now = Instant::now();
-            if pending == 0 || now >= deadline {
-                break;
+            (dead, until)
+        };
+        if let Some(deadline) = until {
+            loop {
+                let done = {
+                    let mut out = self.out();
+                    self.flush_locked(&mut out).unwrap_or(true)
+                };
+                let now = Instant::now();
+                if done || now >= deadline {
+                    break;
+                }
+                wait_writable(&self.inner.sock, deadline - now);
             }
-            wait_writable(&self.inner.sock, deadline - now);
         }
-        self.out().close.broken();
-        false
+        let mut out = self.out();
+        out.close.broken();
+        out.shut_at = None;
+        out.queue.clear();
+        was_dead
     }
 }
 
@@ -425,46 +612,54 @@ impl Connection {
         if !out.close.close(code, reason) {
             return Ok(());
         }
-        let r = self.write_locked(&mut out, &[&close_frame(code, reason)], false);
+        let frame = close_frame(code, reason);
+        let r = self.write_locked(&mut out, Frame::Parts(&frame, &[]), false, true);
         drop(out);
         let at = Instant::now() + self.inner.ctx.config.close_timeout;
         self.inner.ctx.scheduler.close_deadline(at, self.clone());
-        r
+        r.map(|_| ())
     }
 
     /// The peer's close frame arrived: answer it (echoing its code) unless we closed first.
     pub(crate) fn peer_closed(&self, code: CloseCode, reason: &str) {
         let mut out = self.out();
         if out.close.peer_closed(code, reason) {
-            let _ = self.write_locked(&mut out, &[&close_frame(code, "")], false);
+            let frame = close_frame(code, "");
+            let _ = self.write_locked(&mut out, Frame::Parts(&frame, &[]), false, true);
         }
     }
 
-    /// Abort now for a local reason: what the client has not read is dropped, a last close
-    /// frame is tried without waiting, and the socket is shut down; the reader wakes and
-    /// reports the disconnect with the first local reason recorded.
+    /// Abort now for a local reason: frames the client has not begun to receive are dropped,
+    /// a last close frame follows the one on the wire (if any), and the socket is shut once
+    /// that has gone or after [`ABORT_GRACE`]; the reader then wakes and reports the
+    /// disconnect with the first local reason recorded.
     pub(crate) fn abort(&self, code: CloseCode, reason: &str) {
         let mut out = self.out();
-        if out.close.abort(code, reason) {
+        if !out.close.abort(code, reason) {
             out.queue.clear();
-            self.try_last_frame(&mut out, &close_frame(code, reason));
-        }
-        out.queue.clear();
-        drop(out);
-        let _ = self.inner.sock.shutdown(std::net::Shutdown::Both);
-    }
-
-    /// Writes `frame` if the socket takes it now; what it does not take is lost.
-    fn try_last_frame(&self, out: &mut Out, frame: &[u8]) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = out.tls.as_mut() {
-            let _ = io::Write::write_all(&mut tls.writer(), frame);
-            let mut sock = crate::platform::NonBlocking(&self.inner.sock);
-            while tls.wants_write() && tls.write_tls(&mut sock).is_ok() {}
+            drop(out);
+            self.shut();
             return;
         }
-        let _ = out;
-        let _ = send_nb(&*self.inner.sock, &[frame]);
+        out.queue.keep_front_frame();
+        let _ = out.queue.push_owned(&[&close_frame(code, reason)], true);
+        out.last_progress = Instant::now();
+        match self.flush_locked(&mut out) {
+            Ok(false) => {
+                out.shut_at = Some(Instant::now() + ABORT_GRACE);
+                self.register_flush(&mut out);
+            }
+            Ok(true) | Err(_) => {
+                out.queue.clear();
+                drop(out);
+                self.shut();
+            }
+        }
+    }
+
+    /// Shuts the socket down both ways (the reader wakes from its read).
+    fn shut(&self) {
+        let _ = self.inner.sock.shutdown(std::net::Shutdown::Both);
     }
 
     /// The socket failed: mark the connection dead and shut the socket (the reader wakes and
@@ -472,7 +667,9 @@ impl Connection {
     fn broken(&self, out: &mut Out, e: io::Error) -> SendError {
         log::debug!("connection {}: write failed: {e}", self.id());
         out.close.broken();
-        let _ = self.inner.sock.shutdown(std::net::Shutdown::Both);
+        out.shut_at = None;
+        out.queue.clear();
+        self.shut();
         SendError::Closed
     }
 
@@ -536,20 +733,45 @@ mod tests {
 
     /// A connection over a loopback socket pair, and the client's end.
     fn conn(config: ServerConfig) -> (Connection, TcpStream, Arc<Recorder>) {
+        let rec = Arc::new(Recorder::default());
+        let ctx = Arc::new(Context::new(
+            Arc::new(config),
+            Arc::new(Stats::default()),
+            rec.clone(),
+            Vec::new(),
+        ));
+        let (c, client) = conn_in(&ctx);
+        (c, client, rec)
+    }
+
+    /// Another connection of the same run.
+    fn conn_in(ctx: &Arc<Context>) -> (Connection, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (server, peer) = l.accept().unwrap();
-        let rec = Arc::new(Recorder::default());
-        let addrs: Vec<SocketAddr> = vec![l.local_addr().unwrap()];
-        let ctx = Context::new(Arc::new(config), Arc::new(Stats::default()), rec.clone(), addrs);
+        let (server, peer): (TcpStream, SocketAddr) = l.accept().unwrap();
         let info = ConnInfo {
             target: "/".into(),
             headers: Vec::new(),
             protocol: None,
             user: None,
         };
-        let c = Connection::new(peer, info, Arc::new(server), Arc::new(ctx), Outbound::plain());
-        (c, client, rec)
+        let out = Outbound::plain(ctx.outbound.clone());
+        (
+            Connection::new(peer, info, Arc::new(server), ctx.clone(), out),
+            client,
+        )
+    }
+
+    /// Fills `c`'s queue with `chunk`-sized binary frames until `stop` says so.
+    fn fill(c: &Connection, chunk: usize, stop: impl Fn(&Connection) -> bool) {
+        let data = vec![3u8; chunk];
+        for _ in 0..100_000 {
+            if stop(c) {
+                return;
+            }
+            c.send_binary(&data).unwrap();
+        }
+        panic!("never filled");
     }
 
     /// Decodes server frames from `client` until `n` messages (data or close) have arrived.
@@ -680,5 +902,127 @@ mod tests {
         assert_eq!(got[0], (1, b"reply first".to_vec()));
         assert_eq!(got[1], (8, 1002u16.to_be_bytes().to_vec()));
         c.run_deferred_close(); // a second run does nothing
+    }
+
+    #[test]
+    fn a_payload_larger_than_the_queue_is_refused() {
+        let (c, _client, _) = conn(ServerConfig::default().max_send_queue(64 << 10));
+        assert_eq!(c.send_binary(&vec![0; (64 << 10) + 1]), Err(SendError::TooLong));
+        assert!(c.is_open(), "refusing it changes nothing");
+        c.send_binary(&vec![0; 64 << 10]).unwrap();
+    }
+
+    #[test]
+    fn a_shared_frame_is_one_copy_for_every_queue() {
+        let cfg = ServerConfig::default().max_send_queue(64 << 20);
+        let (a, _ca, rec) = conn(cfg);
+        let ctx = a.context().clone();
+        let (b, _cb) = conn_in(&ctx);
+        let _ = rec;
+        // Fill both sockets so that what follows is queued.
+        for c in [&a, &b] {
+            fill(c, 64 << 10, |c| c.queued() > 0);
+        }
+        let before = ctx.outbound.used();
+        let frame = SharedFrame::new(
+            encode_frame(OpCode::Binary, &vec![9u8; 1 << 20]),
+            ctx.outbound.clone(),
+        );
+        a.send_shared(&frame, 1 << 20).unwrap();
+        b.send_shared(&frame, 1 << 20).unwrap();
+        drop(frame);
+        let added = ctx.outbound.used() - before;
+        assert!(
+            added < (1 << 20) + 64,
+            "two queues, one copy: {added} bytes charged"
+        );
+        assert!(a.queued() > 1 << 20 && b.queued() > 1 << 20);
+    }
+
+    #[test]
+    fn the_outbound_budget_sheds_the_connection_that_asks_for_more() {
+        let cfg = ServerConfig::default()
+            .max_send_queue(4 << 20)
+            .outbound_budget(6 << 20);
+        let (a, _ca, _) = conn(cfg);
+        let ctx = a.context().clone();
+        let (b, _cb) = conn_in(&ctx);
+        fill(&a, 256 << 10, |c| c.queued() > 3 << 20);
+        let chunk = vec![5u8; 256 << 10];
+        let r = (0..100).map(|_| b.send_binary(&chunk)).find(|r| r.is_err());
+        assert_eq!(r, Some(Err(SendError::QueueFull)));
+        let d = b.disconnect_info("eof");
+        assert_eq!(
+            (d.code, d.reason.as_str()),
+            (
+                CloseCode::TRY_AGAIN_LATER,
+                "server busy: outbound budget exhausted"
+            )
+        );
+        assert!(a.is_open(), "the other connection carries on");
+        assert!(
+            ctx.outbound.used() <= (6 << 20) + (256 << 10) + 64,
+            "{}",
+            ctx.outbound.used()
+        );
+    }
+
+    #[test]
+    fn an_abort_drops_whole_frames_and_its_close_frame_arrives() {
+        let cfg = ServerConfig::default().max_send_queue(64 << 20);
+        let (c, mut client, _) = conn(cfg);
+        let big = vec![1u8; 4 << 20];
+        c.send_binary(&big).unwrap(); // partly on the wire, the rest queued
+        c.send_binary(&big).unwrap(); // queued, not begun
+        assert!(c.queued() > 4 << 20);
+        c.abort(CloseCode::POLICY_VIOLATION, "send queue overflow");
+        assert_eq!(c.send_text("x"), Err(SendError::Closed));
+        // The client reads a valid stream: the first frame whole, then the close frame.
+        let reader = std::thread::spawn(move || read_messages(&mut client, 2));
+        while !c.flush_ready() {
+            wait_writable(c.socket(), Duration::from_millis(100));
+        }
+        let got = reader.join().unwrap();
+        assert_eq!(got[0].0, 2);
+        assert_eq!(got[0].1.len(), 4 << 20);
+        assert_eq!(got[1], (8, 1008u16.to_be_bytes().to_vec()));
+        assert_eq!(c.queued(), 0);
+    }
+
+    #[test]
+    fn pings_from_other_threads_count_heartbeats_do_not() {
+        let cfg = ServerConfig::default()
+            .max_send_queue(64 << 10)
+            .overflow_policy(OverflowPolicy::DropMessage);
+        let (c, _client, _) = conn(cfg);
+        fill(&c, 16 << 10, |c| c.queued() > 32 << 10);
+        let r = (0..1000).map(|_| c.ping(&[0; 125])).find(|r| r.is_err());
+        assert_eq!(
+            r,
+            Some(Err(SendError::QueueFull)),
+            "pings fill the queue like data"
+        );
+        for _ in 0..10 {
+            c.send_heartbeat(b"stamp123").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_stalled_queue_is_aborted_after_the_write_timeout() {
+        let cfg = ServerConfig::default()
+            .max_send_queue(64 << 20)
+            .write_timeout(Duration::from_secs(30));
+        let (c, _client, _) = conn(cfg);
+        fill(&c, 256 << 10, |c| c.queued() > 0);
+        let now = Instant::now();
+        let next = c.flush_deadline(now).expect("a deadline while bytes wait");
+        assert!(next > now + Duration::from_secs(29));
+        assert!(c.is_open());
+        c.flush_deadline(now + Duration::from_secs(31));
+        let d = c.disconnect_info("eof");
+        assert_eq!(
+            (d.code.0, d.reason.as_str()),
+            (1008, "write timeout: client is not reading")
+        );
     }
 }

@@ -1,76 +1,363 @@
-//! The bytes of one connection that are waiting for its socket: appended at the back, written
-//! from the front without blocking.
+//! The frames of one connection that are waiting for its socket, and the server-wide budget
+//! they are charged to.
+//!
+//! A queue holds whole frames, in order: small frames written by this connection are copied
+//! (several into one buffer), a broadcast frame is a [`SharedFrame`] — one copy held by every
+//! queue it is in. The queue knows where each frame ends, so it can drop the frames not yet
+//! begun and keep the one on the wire ([`Queue::keep_front_frame`]): a close frame sent
+//! after that arrives whole.
+//!
+//! Bytes are charged to the [`Budget`] when queued and given back when written or dropped;
+//! a shared frame is charged once, whichever queue takes it first, and given back when the
+//! last holder lets go.
 
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::platform::{send_nb, Sent};
 
-/// A queue's buffer is given back to the allocator once it drains, when it grew beyond this.
-const KEEP_CAPACITY: usize = 64 << 10;
+/// Owned buffers are filled up to this size before a new one is started.
+const OWNED_CHUNK: usize = 64 << 10;
+/// Most slices handed to one `sendmsg`.
+const MAX_IOV: usize = 64;
+
+/// A server-wide byte budget (outbound or inbound).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Takes `n` bytes if they fit under the limit.
+    pub(crate) fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|&t| t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Takes `n` bytes even past the limit (what is already on its way and cannot be
+    /// refused any more); the caller then sheds the connection.
+    pub(crate) fn force_take(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::AcqRel);
+    }
+
+    pub(crate) fn give(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes taken now.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+struct SharedInner {
+    bytes: Box<[u8]>,
+    budget: Arc<Budget>,
+    charged: AtomicBool,
+}
+
+impl Drop for SharedInner {
+    fn drop(&mut self) {
+        if *self.charged.get_mut() {
+            self.budget.give(self.bytes.len());
+        }
+    }
+}
+
+/// One encoded frame shared by several queues (see the module docs).
+#[derive(Clone)]
+pub(crate) struct SharedFrame(Arc<SharedInner>);
+
+impl std::fmt::Debug for SharedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedFrame({} bytes)", self.0.bytes.len())
+    }
+}
+
+impl SharedFrame {
+    pub(crate) fn new(bytes: Vec<u8>, budget: Arc<Budget>) -> Self {
+        Self(Arc::new(SharedInner {
+            bytes: bytes.into_boxed_slice(),
+            budget,
+            charged: AtomicBool::new(false),
+        }))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0.bytes
+    }
+
+    /// Charges the frame to its budget, once; `false` if it does not fit.
+    fn charge(&self) -> bool {
+        let i = &self.0;
+        if i.charged.load(Ordering::Acquire) {
+            return true;
+        }
+        if !i.budget.try_take(i.bytes.len()) {
+            return false;
+        }
+        if i.charged.swap(true, Ordering::AcqRel) {
+            i.budget.give(i.bytes.len()); // another queue charged it meanwhile
+        }
+        true
+    }
+
+    fn force_charge(&self) {
+        let i = &self.0;
+        if !i.charged.swap(true, Ordering::AcqRel) {
+            i.budget.force_take(i.bytes.len());
+        }
+    }
+}
+
+enum Chunk {
+    /// Copied bytes, charged to the budget by this queue.
+    Owned(Vec<u8>),
+    /// A shared frame; `.1` is where this queue's part of it starts.
+    Shared(SharedFrame, usize),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Owned(v) => v,
+            Self::Shared(f, from) => &f.bytes()[*from..],
+        }
+    }
+}
 
 /// See the module docs.
-#[derive(Debug, Default)]
 pub(crate) struct Queue {
-    buf: Vec<u8>,
-    /// Bytes of `buf` already written.
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
     head: usize,
+    /// Lengths of the queued frames (the front one counted from `head`'s frame start).
+    frames: VecDeque<usize>,
+    /// Bytes of the front frame already written.
+    frame_head: usize,
+    /// The front frame has begun on the wire (part of it written, here or before it was
+    /// queued).
+    front_begun: bool,
+    /// Bytes not yet written.
+    len: usize,
+    /// Owned bytes charged to the budget (given back as they go).
+    owned: usize,
+    budget: Arc<Budget>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.len)
+            .field("frames", &self.frames.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Queue {
+    pub(crate) fn new(budget: Arc<Budget>) -> Self {
+        Self {
+            chunks: VecDeque::new(),
+            head: 0,
+            frames: VecDeque::new(),
+            frame_head: 0,
+            front_begun: false,
+            len: 0,
+            owned: 0,
+            budget,
+        }
+    }
+
     /// Bytes not yet written.
     pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.head
+        self.len
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Drops the written front when it is at least half the buffer (amortised O(1) per byte).
-    fn compact(&mut self) {
-        if self.head > 0 && self.head >= self.buf.len() / 2 {
-            self.buf.drain(..self.head);
-            self.head = 0;
+    /// Queues one frame (or the unwritten rest of one) made of `parts`, copied. `Err(())`
+    /// when the budget cannot take it (nothing queued) unless `force`.
+    pub(crate) fn push_owned(&mut self, parts: &[&[u8]], force: bool) -> Result<(), ()> {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n == 0 {
+            return Ok(());
         }
-    }
-
-    /// Appends `parts`, in order.
-    pub(crate) fn push(&mut self, parts: &[&[u8]]) {
-        self.compact();
-        for p in parts {
-            self.buf.extend_from_slice(p);
+        if force {
+            self.budget.force_take(n);
+        } else if !self.budget.try_take(n) {
+            return Err(());
         }
-    }
-
-    /// Lets `f` append to the queue's buffer directly (TLS records written by rustls).
-    #[cfg(feature = "tls")]
-    pub(crate) fn append_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-        self.compact();
-        f(&mut self.buf)
-    }
-
-    /// Writes queued bytes without blocking; `Ok(true)` when the queue is empty.
-    pub(crate) fn flush(&mut self, sock: impl AsFd) -> io::Result<bool> {
-        let sock = sock.as_fd();
-        while self.head < self.buf.len() {
-            match send_nb(sock, &[&self.buf[self.head..]])? {
-                Sent::Bytes(n) => self.head += n,
-                Sent::WouldBlock => return Ok(false),
+        self.owned += n;
+        let fits = matches!(self.chunks.back(), Some(Chunk::Owned(v)) if v.len() + n <= OWNED_CHUNK);
+        if !fits {
+            self.chunks
+                .push_back(Chunk::Owned(Vec::with_capacity(n.min(OWNED_CHUNK))));
+        }
+        if let Some(Chunk::Owned(v)) = self.chunks.back_mut() {
+            for p in parts {
+                v.extend_from_slice(p);
             }
         }
-        self.buf.clear();
+        self.frames.push_back(n);
+        self.len += n;
+        Ok(())
+    }
+
+    /// Queues a shared frame from byte `from` on (what a direct write did not take). `Err(())`
+    /// when the budget cannot take it, unless `force`.
+    pub(crate) fn push_shared(&mut self, frame: &SharedFrame, from: usize, force: bool) -> Result<(), ()> {
+        if from >= frame.bytes().len() {
+            return Ok(());
+        }
+        if force {
+            frame.force_charge();
+        } else if !frame.charge() {
+            return Err(());
+        }
+        let n = frame.bytes().len() - from;
+        self.chunks.push_back(Chunk::Shared(frame.clone(), from));
+        self.frames.push_back(n);
+        self.len += n;
+        Ok(())
+    }
+
+    /// The front frame is the rest of one already partly written (queued after a direct
+    /// write that the socket did not take whole).
+    pub(crate) fn mark_front_begun(&mut self) {
+        if !self.frames.is_empty() {
+            self.front_begun = true;
+        }
+    }
+
+    /// The unwritten bytes of the front chunk.
+    pub(crate) fn front(&self) -> &[u8] {
+        self.chunks.front().map_or(&[][..], |c| &c.bytes()[self.head..])
+    }
+
+    /// Marks `n` bytes from the front as written.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        debug_assert!(n <= self.len);
+        self.len -= n;
+        let mut f = n;
+        while f > 0 {
+            let left = self.frames[0] - self.frame_head;
+            if f >= left {
+                f -= left;
+                self.frames.pop_front();
+                self.frame_head = 0;
+                self.front_begun = false;
+            } else {
+                self.frame_head += f;
+                self.front_begun = true;
+                f = 0;
+            }
+        }
+        while n > 0 {
+            let left = self.chunks[0].bytes().len() - self.head;
+            if n >= left {
+                n -= left;
+                self.pop_chunk();
+            } else {
+                self.head += n;
+                n = 0;
+            }
+        }
+        if self.chunks.front().is_some_and(|c| c.bytes().len() == self.head) {
+            self.pop_chunk();
+        }
+    }
+
+    fn pop_chunk(&mut self) {
+        if let Some(Chunk::Owned(v)) = self.chunks.pop_front() {
+            self.owned -= v.len();
+            self.budget.give(v.len());
+        }
         self.head = 0;
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
+    }
+
+    /// Writes queued bytes without blocking (one `sendmsg` of up to 64 slices at a time);
+    /// `Ok(true)` when the queue is empty. Returns whether bytes moved through `progress`.
+    pub(crate) fn flush(&mut self, sock: impl AsFd, progress: &mut bool) -> io::Result<bool> {
+        let sock = sock.as_fd();
+        while !self.is_empty() {
+            let sent = {
+                let mut iov: Vec<&[u8]> = Vec::with_capacity(self.chunks.len().min(MAX_IOV));
+                iov.push(self.front());
+                iov.extend(self.chunks.iter().skip(1).take(MAX_IOV - 1).map(Chunk::bytes));
+                send_nb(sock, &iov)?
+            };
+            match sent {
+                Sent::Bytes(n) => {
+                    *progress |= n > 0;
+                    self.advance(n);
+                }
+                Sent::WouldBlock => return Ok(false),
+            }
         }
         Ok(true)
     }
 
-    /// Forgets everything queued and frees the buffer.
+    /// Drops every frame not yet begun, keeping the rest of the one partly written (so what
+    /// follows on the wire starts at a frame boundary).
+    pub(crate) fn keep_front_frame(&mut self) {
+        let keep = if self.front_begun {
+            self.frames[0] - self.frame_head
+        } else {
+            0
+        };
+        let mut rest = Queue::new(self.budget.clone());
+        if keep > 0 {
+            // The rest of one frame is in the first chunk or two (an owned buffer holds whole
+            // frames; a shared chunk is one frame).
+            let mut need = keep;
+            let mut parts: Vec<&[u8]> = Vec::new();
+            let mut first = true;
+            for c in &self.chunks {
+                let b = if first { &c.bytes()[self.head..] } else { c.bytes() };
+                first = false;
+                let take = need.min(b.len());
+                parts.push(&b[..take]);
+                need -= take;
+                if need == 0 {
+                    break;
+                }
+            }
+            let _ = rest.push_owned(&parts, true);
+            rest.mark_front_begun();
+        }
+        *self = rest;
+    }
+
+    /// Forgets everything queued.
     pub(crate) fn clear(&mut self) {
-        self.buf = Vec::new();
-        self.head = 0;
+        *self = Queue::new(self.budget.clone());
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.budget.give(self.owned);
+        self.owned = 0;
     }
 }
 
@@ -81,6 +368,18 @@ mod tests {
 
     use super::*;
 
+    fn budget(n: usize) -> Arc<Budget> {
+        Arc::new(Budget::new(n))
+    }
+
+    fn all(q: &Queue) -> Vec<u8> {
+        let mut v = q.front().to_vec();
+        for c in q.chunks.iter().skip(1) {
+            v.extend_from_slice(c.bytes());
+        }
+        v
+    }
+
     fn drain(r: &mut UnixStream, n: usize) -> Vec<u8> {
         let mut got = vec![0u8; n];
         r.read_exact(&mut got).unwrap();
@@ -88,71 +387,147 @@ mod tests {
     }
 
     #[test]
-    fn flushes_in_order() {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut q = Queue::default();
-        q.push(&[b"ab", b"cd"]);
-        q.push(&[b"ef"]);
-        assert_eq!(q.len(), 6);
-        assert!(q.flush(&a).unwrap());
-        assert!(q.is_empty());
-        assert_eq!(drain(&mut b, 6), b"abcdef");
+    fn flushes_in_order_and_gives_the_budget_back() {
+        let b = budget(1 << 20);
+        let (a, mut r) = UnixStream::pair().unwrap();
+        let mut q = Queue::new(b.clone());
+        q.push_owned(&[b"ab", b"cd"], false).unwrap();
+        q.push_owned(&[b"ef"], false).unwrap();
+        let shared = SharedFrame::new(b"ghi".to_vec(), b.clone());
+        q.push_shared(&shared, 1, false).unwrap();
+        assert_eq!(q.len(), 8);
+        assert_eq!(b.used(), 6 + 3, "owned bytes, and the whole shared frame once");
+        let mut moved = false;
+        assert!(q.flush(&a, &mut moved).unwrap());
+        assert!(moved && q.is_empty());
+        assert_eq!(drain(&mut r, 8), b"abcdefhi");
+        assert_eq!(b.used(), 3, "the shared frame is charged while a holder lives");
+        drop(shared);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn a_shared_frame_is_charged_once_for_many_queues() {
+        let b = budget(1 << 20);
+        let f = SharedFrame::new(vec![7; 1000], b.clone());
+        let mut queues: Vec<Queue> = (0..100).map(|_| Queue::new(b.clone())).collect();
+        for q in &mut queues {
+            q.push_shared(&f, 0, false).unwrap();
+        }
+        drop(f);
+        assert_eq!(b.used(), 1000, "100 queues, one copy");
+        assert!(queues.iter().all(|q| q.len() == 1000));
+        queues.clear();
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn the_budget_refuses_and_nothing_is_queued() {
+        let b = budget(10);
+        let mut q = Queue::new(b.clone());
+        q.push_owned(&[&[0; 8]], false).unwrap();
+        assert!(q.push_owned(&[&[0; 8]], false).is_err());
+        let f = SharedFrame::new(vec![0; 8], b.clone());
+        assert!(q.push_shared(&f, 0, false).is_err());
+        assert_eq!((q.len(), b.used()), (8, 8));
+        // What is already on its way is taken past the limit when forced.
+        q.push_owned(&[&[0; 8]], true).unwrap();
+        assert_eq!(b.used(), 16);
+        q.clear();
+        assert_eq!(b.used(), 0, "clear gives everything back");
     }
 
     #[test]
     fn full_socket_keeps_the_rest_then_resumes() {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut q = Queue::default();
+        let (a, mut r) = UnixStream::pair().unwrap();
+        let mut q = Queue::new(budget(64 << 20));
         let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
-        q.push(&[&data]);
-        assert!(!q.flush(&a).unwrap(), "4 MiB fit an unread socketpair");
-        let left = q.len();
-        assert!(left > 0 && left < data.len());
-        // Read everything while flushing what is left, and compare.
+        for piece in data.chunks(100_000) {
+            q.push_owned(&[piece], false).unwrap();
+        }
+        let mut moved = false;
+        assert!(
+            !q.flush(&a, &mut moved).unwrap(),
+            "4 MiB fit an unread socketpair"
+        );
         let mut got = Vec::new();
         let mut buf = vec![0u8; 1 << 16];
-        b.set_nonblocking(true).unwrap();
+        r.set_nonblocking(true).unwrap();
         while got.len() < data.len() {
-            q.flush(&a).unwrap();
-            match b.read(&mut buf) {
+            q.flush(&a, &mut moved).unwrap();
+            match r.read(&mut buf) {
                 Ok(n) => got.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => panic!("{e}"),
             }
         }
         assert!(got == data, "bytes changed or reordered");
-        assert!(q.is_empty());
-        assert_eq!(q.buf.capacity(), 0, "a large drained buffer is freed");
+        assert!(q.is_empty() && q.chunks.is_empty() && q.frames.is_empty());
     }
 
     #[test]
-    fn push_after_partial_write_compacts() {
-        let (a, mut b) = UnixStream::pair().unwrap();
-        let mut q = Queue::default();
-        q.push(&[b"0123456789"]);
-        q.head = 6; // as if 6 bytes had gone out
-        q.push(&[b"ab"]);
-        assert_eq!(q.head, 0, "written front dropped");
-        assert_eq!(q.len(), 6);
-        assert!(q.flush(&a).unwrap());
-        assert_eq!(drain(&mut b, 6), b"6789ab");
+    fn keep_front_frame_drops_whole_frames_only() {
+        let b = budget(1 << 20);
+        let mut q = Queue::new(b.clone());
+        q.push_owned(&[b"AAAA"], false).unwrap();
+        q.push_owned(&[b"BBBB"], false).unwrap();
+        let f = SharedFrame::new(b"CCCC".to_vec(), b.clone());
+        q.push_shared(&f, 0, false).unwrap();
+        q.advance(2); // "AA" went out: frame A is on the wire
+        q.keep_front_frame();
+        assert_eq!(all(&q), b"AA", "the rest of A only");
+        q.advance(2);
+        assert!(q.is_empty());
+        q.push_owned(&[b"DDDD"], false).unwrap();
+        q.keep_front_frame();
+        assert!(q.is_empty(), "a frame not begun is dropped");
+        drop(f);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn keep_front_frame_keeps_a_queued_remainder() {
+        let mut q = Queue::new(budget(1 << 20));
+        q.push_owned(&[b"rest of a frame"], false).unwrap();
+        q.mark_front_begun();
+        q.push_owned(&[b"next"], false).unwrap();
+        q.keep_front_frame();
+        assert_eq!(all(&q), b"rest of a frame");
+    }
+
+    #[test]
+    fn keep_front_frame_inside_a_shared_frame() {
+        let b = budget(1 << 20);
+        let mut q = Queue::new(b.clone());
+        let f = SharedFrame::new(b"0123456789".to_vec(), b.clone());
+        q.push_shared(&f, 0, false).unwrap();
+        q.push_owned(&[b"zz"], false).unwrap();
+        q.advance(3);
+        q.keep_front_frame();
+        assert_eq!(all(&q), b"3456789");
+    }
+
+    #[test]
+    fn advance_across_chunks_and_frames() {
+        let mut q = Queue::new(budget(1 << 20));
+        let big = vec![1u8; OWNED_CHUNK];
+        q.push_owned(&[b"x"], false).unwrap();
+        q.push_owned(&[&big], false).unwrap(); // does not fit the first buffer: a second one
+        q.push_owned(&[b"yz"], false).unwrap();
+        assert_eq!(q.chunks.len(), 3);
+        q.advance(1 + OWNED_CHUNK + 1);
+        assert_eq!(q.front(), b"z");
+        assert_eq!(q.frames.len(), 1);
+        q.advance(1);
+        assert!(q.is_empty() && q.chunks.is_empty());
     }
 
     #[test]
     fn closed_peer_is_an_error() {
-        let (a, b) = UnixStream::pair().unwrap();
-        drop(b);
-        let mut q = Queue::default();
-        q.push(&[b"x"]);
-        assert!(q.flush(&a).is_err());
-    }
-
-    #[test]
-    fn clear_frees() {
-        let mut q = Queue::default();
-        q.push(&[&[0u8; 1000]]);
-        q.clear();
-        assert!(q.is_empty());
-        assert_eq!(q.buf.capacity(), 0);
+        let (a, r) = UnixStream::pair().unwrap();
+        drop(r);
+        let mut q = Queue::new(budget(100));
+        q.push_owned(&[b"x"], false).unwrap();
+        assert!(q.flush(&a, &mut false).is_err());
     }
 }

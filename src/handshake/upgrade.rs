@@ -9,7 +9,7 @@ use syncws_protocol::{CloseCode, Decoder, Role};
 use super::stream::HsStream;
 use super::{refuse, Gate};
 use crate::auth::Outcome;
-use crate::connection::{ConnInfo, Connection, Outbound};
+use crate::connection::{Budget, ConnInfo, Connection, Outbound};
 use crate::error::panic_message;
 use crate::http::{Accept, HttpResponse, Request};
 
@@ -58,18 +58,19 @@ pub(crate) fn upgrade(
         protocol,
         user,
     };
-    let conn = Connection::new(request.peer, info, sock, gate.ctx.clone(), outbound(stream));
+    let out = outbound(stream, gate.ctx.outbound.clone());
+    let conn = Connection::new(request.peer, info, sock, gate.ctx.clone(), out);
     let mut decoder = Decoder::new(Role::Server, cfg.limits);
     decoder.feed(rest);
     register(gate, conn).map(|c| (c, decoder))
 }
 
 /// The connection's outbound state, taking over the TLS session if there is one.
-fn outbound(stream: HsStream) -> Outbound {
+fn outbound(stream: HsStream, budget: std::sync::Arc<Budget>) -> Outbound {
     match stream {
-        HsStream::Plain(_) => Outbound::plain(),
+        HsStream::Plain(_) => Outbound::plain(budget),
         #[cfg(feature = "tls")]
-        HsStream::Tls(_, session) => Outbound::tls(session),
+        HsStream::Tls(_, session) => Outbound::tls(budget, session),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The frame loop: decode what has arrived, deliver messages, answer pings and the peer's
-//! close, then read more — with back-pressure when replies pile up, and the idle timeout.
+//! close, then read more — with back-pressure when replies pile up, the read deadlines of
+//! `clock.rs` (idle, unfinished message, giving large buffers back), and the decoder's
+//! memory charged to the server's inbound budget.
 
 use std::io::{self, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use syncws_protocol::{CloseCode, Decoder, Message, ProtocolError};
 
+use super::clock::{Expired, ReadClock, RELEASE_ABOVE};
 use crate::connection::{set_own_thread, Connection, Cork};
 use crate::dispatch::Emitter;
 use crate::service::pong_rtt;
@@ -22,16 +25,28 @@ pub(crate) struct Reader<'a> {
     conn: &'a Connection,
     decoder: Decoder,
     em: &'a Emitter,
+    clock: ReadClock,
+    /// Decoder memory charged to the inbound budget.
+    charged: usize,
     #[cfg(feature = "tls")]
     tls: Option<crate::connection::TlsReader>,
 }
 
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        self.conn.context().inbound.give(self.charged);
+    }
+}
+
 impl<'a> Reader<'a> {
     pub(crate) fn new(conn: &'a Connection, decoder: Decoder, em: &'a Emitter) -> Self {
+        let cfg = &conn.context().config;
         Self {
             conn,
             decoder,
             em,
+            clock: ReadClock::new(cfg.idle_timeout, cfg.message_timeout, cfg.idle_timeout),
+            charged: 0,
             #[cfg(feature = "tls")]
             tls: conn.is_tls().then(crate::connection::TlsReader::new),
         }
@@ -47,6 +62,9 @@ impl<'a> Reader<'a> {
                 return why;
             }
             if let Step::End(why) = self.back_pressure() {
+                return why;
+            }
+            if let Step::End(why) = self.charge_memory() {
                 return why;
             }
             if let Step::End(why) = self.read_more() {
@@ -71,8 +89,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Do not read more from a client whose replies are piling up.
+    /// Do not read more from a client whose replies are piling up, nor from one that has
+    /// been aborted.
     fn back_pressure(&self) -> Step {
+        if self.conn.is_dead() {
+            return Step::End("aborted".into());
+        }
         let max = self.conn.context().config.max_send_queue;
         if self.conn.queued() > max / 2 && self.conn.wait_drained(max / 4).is_err() {
             return Step::End("write timeout".into());
@@ -80,8 +102,45 @@ impl<'a> Reader<'a> {
         Step::More
     }
 
-    /// One read from the socket into the decoder.
+    /// Charges what the decoder holds to the inbound budget. Past the budget, a connection
+    /// in the middle of a message is failed (1009); one between messages gives its buffers
+    /// back.
+    fn charge_memory(&mut self) -> Step {
+        let inbound = &self.conn.context().inbound;
+        let cap = self.decoder.capacity();
+        if cap > self.charged {
+            inbound.force_take(cap - self.charged);
+        } else {
+            inbound.give(self.charged - cap);
+        }
+        self.charged = cap;
+        if inbound.used() <= inbound.limit() {
+            return Step::More;
+        }
+        if !self.decoder.in_message() {
+            let freed = self.decoder.release_idle();
+            inbound.give(freed);
+            self.charged -= freed;
+            return Step::More;
+        }
+        log::warn!(
+            "connection {}: inbound budget exhausted, failing it",
+            self.conn.id()
+        );
+        self.conn
+            .abort(CloseCode::TOO_BIG, "server busy: inbound budget exhausted");
+        Step::End("inbound budget exhausted".into())
+    }
+
+    /// One read from the socket into the decoder, under the reader's deadlines.
     fn read_more(&mut self) -> Step {
+        let holds_big = self.decoder.capacity() > RELEASE_ABOVE;
+        let now = Instant::now();
+        if let Some(t) = self.clock.before_read(now, self.decoder.in_message(), holds_big) {
+            if self.conn.socket().set_read_timeout(t).is_err() {
+                return Step::End("cannot set the read timeout".into());
+            }
+        }
         let buf = self.decoder.read_buf();
         #[cfg(feature = "tls")]
         let r = match &mut self.tls {
@@ -94,14 +153,31 @@ impl<'a> Reader<'a> {
             Ok(0) => Step::End("connection closed without a close frame".into()),
             Ok(n) => {
                 self.decoder.commit(n);
-                let ctx = self.conn.context();
-                self.conn.liveness().seen(ctx.now_ms());
+                if self.clock.message_overdue(Instant::now()) {
+                    return self.message_timeout();
+                }
                 Step::More
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::More,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => self.idle(),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                match self.clock.expired(Instant::now()) {
+                    Expired::Message => self.message_timeout(),
+                    Expired::Release => {
+                        self.decoder.release_idle();
+                        Step::More
+                    }
+                    Expired::Idle => self.idle(),
+                }
+            }
             Err(e) => Step::End(e.to_string()),
         }
+    }
+
+    /// A message begun was not finished within `message_timeout`.
+    fn message_timeout(&self) -> Step {
+        log::info!("connection {}: message not finished in time", self.conn.id());
+        self.conn.abort(CloseCode::POLICY_VIOLATION, "message timeout");
+        Step::End("message timeout".into())
     }
 
     /// The idle timeout passed without a byte: close politely; the loop goes on until the
@@ -134,7 +210,7 @@ fn handle(conn: &Connection, em: &Emitter, msg: Message<'_>) -> Option<Step> {
         }
         Message::Pong(p) => {
             if let Some(rtt) = pong_rtt(p, ctx.now_us()) {
-                conn.liveness().set_rtt(rtt);
+                conn.liveness().pong(ctx.now_ms(), rtt);
             }
         }
         Message::Close(frame) => {

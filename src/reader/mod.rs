@@ -3,6 +3,7 @@
 //! the socket and blocks in `read()`; everything it sends goes through the connection's
 //! outbound path like any other sender's, with back-pressure instead of the overflow policy.
 
+mod clock;
 mod finish;
 mod frames;
 

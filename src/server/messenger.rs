@@ -8,7 +8,7 @@ use std::sync::Arc;
 use syncws_protocol::frame::OpCode;
 use syncws_protocol::CloseCode;
 
-use crate::connection::{Connection, ConnectionId, Context};
+use crate::connection::{encode_frame, Connection, ConnectionId, Context, SharedFrame};
 use crate::error::SendError;
 use crate::stats::StatsSnapshot;
 
@@ -116,14 +116,18 @@ impl Messenger {
         self.broadcast(OpCode::Binary, data, except)
     }
 
+    /// The frame is encoded once; every queue that cannot write it at once holds the same
+    /// copy (charged once to the outbound budget).
     fn broadcast(&self, op: OpCode, data: &[u8], except: Option<&ConnectionId>) -> usize {
-        let mut n = 0;
-        for c in self.ctx.registry.snapshot() {
-            if Some(&c.id()) != except && c.send_frame(op, data).is_ok() {
-                n += 1;
-            }
+        let conns = self.ctx.registry.snapshot();
+        if conns.is_empty() {
+            return 0;
         }
-        n
+        let frame = SharedFrame::new(encode_frame(op, data), self.ctx.outbound.clone());
+        conns
+            .iter()
+            .filter(|c| Some(&c.id()) != except && c.send_shared(&frame, data.len()).is_ok())
+            .count()
     }
 
     /// Starts the closing handshake with one connection (see [`Connection::close`]).

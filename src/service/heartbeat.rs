@@ -23,8 +23,9 @@ pub(crate) enum Beat {
     TimedOut,
 }
 
-/// The decision for a connection last heard from at `seen_ms` whose oldest unanswered ping
-/// went out at `ping_out_ms` (0: none), at `now_ms`, with `timeout_ms` (0: never time out).
+/// The decision for a connection whose last pong came at `seen_ms` and whose oldest
+/// unanswered ping went out at `ping_out_ms` (0: none), at `now_ms`, with `timeout_ms` (0:
+/// never time out).
 pub(crate) fn decide(seen_ms: u64, ping_out_ms: u64, now_ms: u64, timeout_ms: u64) -> Beat {
     let unanswered = ping_out_ms != 0 && seen_ms < ping_out_ms;
     if !unanswered {
@@ -83,7 +84,7 @@ impl Heartbeat {
         let now_ms = ctx.now_ms();
         for c in ctx.registry.snapshot() {
             let live = c.liveness();
-            match decide(live.last_seen_ms(), live.ping_out_ms(), now_ms, timeout_ms) {
+            match decide(live.last_pong_ms(), live.ping_out_ms(), now_ms, timeout_ms) {
                 Beat::TimedOut => {
                     log::info!("connection {}: heartbeat timeout", c.id());
                     ctx.stats.heartbeat_timeout();
@@ -93,7 +94,7 @@ impl Heartbeat {
                     if let Some(m) = mark {
                         live.set_ping_out_ms(m);
                     }
-                    let _ = c.ping(&ping_payload(ctx.now_us()));
+                    let _ = c.send_heartbeat(&ping_payload(ctx.now_us()));
                 }
             }
         }

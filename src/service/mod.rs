@@ -1,7 +1,9 @@
 //! The service thread, one per running server: it writes the queues of clients whose socket
-//! was full (waiting for writability with `poll`), aborts closing handshakes that pass their
-//! deadline, keeps refused sockets lingering until their answer is read, and runs the
-//! heartbeat (`heartbeat.rs`). It never blocks on a socket.
+//! was full (waiting for writability with `poll`), drops those whose queue makes no progress
+//! for `write_timeout`, shuts aborted connections once their last close frame has gone (or
+//! after a short grace), aborts closing handshakes that pass their deadline, keeps refused
+//! sockets lingering until their answer is read, and runs the heartbeat (`heartbeat.rs`). It
+//! never blocks on a socket.
 //!
 //! Other threads hand it work through [`Service`] (the connection room's `Scheduler`).
 
@@ -97,8 +99,9 @@ pub(crate) fn run(svc: Arc<Service>, ctx: Arc<Context>) {
         if beat.due(now) {
             beat.tick(&ctx, now);
         }
+        let flush_next = work.check_flushing(now);
         let wait = work
-            .next_timer(now, beat.next())
+            .next_timer(now, beat.next().into_iter().chain(flush_next))
             .unwrap_or(Duration::from_secs(1));
         work.poll_once(&svc, wait.min(Duration::from_secs(1)));
         svc.waker.drain();
@@ -133,13 +136,27 @@ impl Work {
         });
     }
 
-    /// Time until the earliest deadline, linger end or heartbeat.
-    fn next_timer(&self, now: Instant, beat: Option<Instant>) -> Option<Duration> {
+    /// The deadlines of the connections being flushed (an abort's grace, write progress);
+    /// those that need the service no more are dropped. Returns the earliest.
+    fn check_flushing(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        self.flushing.retain(|c| match c.flush_deadline(now) {
+            Some(t) => {
+                next = Some(next.map_or(t, |n| n.min(t)));
+                true
+            }
+            None => false,
+        });
+        next
+    }
+
+    /// Time until the earliest deadline, linger end, heartbeat or flush deadline.
+    fn next_timer(&self, now: Instant, more: impl Iterator<Item = Instant>) -> Option<Duration> {
         self.deadlines
             .iter()
             .map(|(t, _)| *t)
             .chain(self.lingering.iter().map(|(t, _)| *t))
-            .chain(beat)
+            .chain(more)
             .map(|t| t.saturating_duration_since(now))
             .min()
     }

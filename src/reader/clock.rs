@@ -1,0 +1,180 @@
+//! The reader's deadlines, folded into one socket read timeout: the idle timeout, the time a
+//! client has to finish a message once begun (`message_timeout`), and the moment a quiet
+//! connection gives back the large buffers a big message left. Pure: the time is passed in.
+
+use std::time::{Duration, Instant};
+
+/// A connection that holds more than this in read buffers while quiet gives it back.
+pub(crate) const RELEASE_ABOVE: usize = 64 << 10;
+/// ... after being quiet for this long.
+pub(crate) const RELEASE_AFTER: Duration = Duration::from_secs(1);
+/// The socket's timeout is lowered only when it is this much too long (fewer system calls
+/// while a message's deadline approaches).
+const SLACK: Duration = Duration::from_millis(100);
+
+/// Which deadline a timed-out read met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// The message begun has not been finished in time.
+    Message,
+    /// Quiet long enough: give the large buffers back.
+    Release,
+    /// Nothing arrived for the idle timeout.
+    Idle,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct ReadClock {
+    idle: Option<Duration>,
+    message: Option<Duration>,
+    started: Option<Instant>,
+    release_at: Option<Instant>,
+    /// The timeout the socket has now.
+    set: Option<Duration>,
+}
+
+impl ReadClock {
+    /// `set` is the timeout the socket has to begin with.
+    pub(crate) fn new(idle: Option<Duration>, message: Option<Duration>, set: Option<Duration>) -> Self {
+        Self {
+            idle,
+            message,
+            started: None,
+            release_at: None,
+            set,
+        }
+    }
+
+    /// Before a read at `now`: is a message in progress, are large buffers held while
+    /// quiet? Returns the socket's new timeout when it must change.
+    pub(crate) fn before_read(
+        &mut self,
+        now: Instant,
+        in_message: bool,
+        holds_big: bool,
+    ) -> Option<Option<Duration>> {
+        self.started = if in_message {
+            Some(self.started.unwrap_or(now))
+        } else {
+            None
+        };
+        self.release_at = if holds_big && !in_message {
+            Some(self.release_at.unwrap_or(now + RELEASE_AFTER))
+        } else {
+            None
+        };
+        let mut want = self.idle;
+        let deadlines = self.message_deadline().into_iter().chain(self.release_at);
+        for at in deadlines {
+            let left = at.saturating_duration_since(now).max(Duration::from_millis(1));
+            want = Some(want.map_or(left, |w| w.min(left)));
+        }
+        let change = match (self.set, want) {
+            (Some(set), Some(w)) => w > set || set > w + SLACK,
+            (a, b) => a != b,
+        };
+        if change {
+            self.set = want;
+            return Some(want);
+        }
+        None
+    }
+
+    fn message_deadline(&self) -> Option<Instant> {
+        Some(self.started? + self.message?)
+    }
+
+    /// After data arrived at `now`: whether the message begun is already overdue.
+    pub(crate) fn message_overdue(&self, now: Instant) -> bool {
+        self.message_deadline().is_some_and(|d| now >= d)
+    }
+
+    /// A read timed out at `now`: which deadline it met.
+    pub(crate) fn expired(&mut self, now: Instant) -> Expired {
+        if self.message_overdue(now) {
+            return Expired::Message;
+        }
+        if self.release_at.is_some_and(|r| now >= r) {
+            self.release_at = None;
+            return Expired::Release;
+        }
+        Expired::Idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn no_deadlines_blocks() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        assert_eq!(c.before_read(t0, false, false), None, "blocking read, unchanged");
+        assert_eq!(c.expired(t0 + 1000 * S), Expired::Idle);
+    }
+
+    #[test]
+    fn a_message_gets_its_deadline_and_keeps_it() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        assert_eq!(c.before_read(t0, true, false), Some(Some(60 * S)));
+        // 30 s later, still in the same message: the deadline is 30 s away.
+        assert_eq!(c.before_read(t0 + 30 * S, true, false), Some(Some(30 * S)));
+        assert!(!c.message_overdue(t0 + 59 * S));
+        assert!(c.message_overdue(t0 + 60 * S));
+        assert_eq!(c.expired(t0 + 60 * S), Expired::Message);
+        // The message ends: back to blocking; the next one starts afresh.
+        assert_eq!(c.before_read(t0 + 61 * S, false, false), Some(None));
+        assert_eq!(c.before_read(t0 + 70 * S, true, false), Some(Some(60 * S)));
+        assert!(!c.message_overdue(t0 + 129 * S));
+    }
+
+    #[test]
+    fn small_changes_cost_no_system_call() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        c.before_read(t0, true, false);
+        assert_eq!(c.before_read(t0 + Duration::from_millis(50), true, false), None);
+    }
+
+    #[test]
+    fn idle_and_message_take_the_sooner() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(Some(10 * S), Some(60 * S), Some(10 * S));
+        assert_eq!(c.before_read(t0, false, false), None, "idle timeout already set");
+        assert_eq!(
+            c.before_read(t0, true, false),
+            None,
+            "idle is sooner than the message deadline"
+        );
+        assert_eq!(c.expired(t0 + 10 * S), Expired::Idle);
+        assert_eq!(c.before_read(t0 + 55 * S, true, false), Some(Some(5 * S)));
+    }
+
+    #[test]
+    fn big_quiet_buffers_are_released_after_a_second() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, None, None);
+        assert_eq!(c.before_read(t0, false, true), Some(Some(RELEASE_AFTER)));
+        assert_eq!(c.expired(t0 + RELEASE_AFTER), Expired::Release);
+        assert_eq!(
+            c.before_read(t0 + RELEASE_AFTER, false, false),
+            Some(None),
+            "blocking again"
+        );
+        // Not while a message is in progress (its buffers are in use).
+        assert_eq!(c.before_read(t0, true, true), None);
+    }
+
+    #[test]
+    fn no_message_timeout_means_none() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, None, None);
+        assert_eq!(c.before_read(t0, true, false), None);
+        assert!(!c.message_overdue(t0 + 10_000 * S));
+    }
+}
