@@ -41,6 +41,15 @@ pub struct StatsSnapshot {
     pub handler_panics: u64,
     /// Upgrade requests refused (bad request, hook rejection, over capacity).
     pub rejected_handshakes: u64,
+    /// Bytes waiting in all outbound queues now (a broadcast frame counted once); bounded by
+    /// `ServerConfig::outbound_budget`.
+    pub outbound_queued_bytes: u64,
+    /// Bytes held for reading now (read buffers, partial messages); bounded by
+    /// `ServerConfig::inbound_budget`.
+    pub inbound_held_bytes: u64,
+    /// Message bytes waiting for the dispatch thread now; bounded by
+    /// `ServerConfig::event_queue_bytes`.
+    pub event_queue_bytes: u64,
 }
 
 impl Stats {
@@ -83,6 +92,9 @@ impl Stats {
             heartbeat_timeouts: self.heartbeat_timeouts.load(Relaxed),
             handler_panics: self.handler_panics.load(Relaxed),
             rejected_handshakes: self.rejected_handshakes.load(Relaxed),
+            outbound_queued_bytes: 0,
+            inbound_held_bytes: 0,
+            event_queue_bytes: 0,
         }
     }
 }

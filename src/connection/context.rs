@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::queue::Budget;
-use super::{Connection, Registry};
+use super::{Connection, EventMeter, Registry};
 use crate::config::ServerConfig;
 use crate::stats::Stats;
 
@@ -30,6 +30,8 @@ pub(crate) struct Context {
     pub(crate) outbound: Arc<Budget>,
     /// Bytes held for reading: read buffers and partial messages (`inbound_budget`).
     pub(crate) inbound: Arc<Budget>,
+    /// Message bytes waiting for the dispatch thread (`event_queue_bytes`).
+    pub(crate) events: Arc<EventMeter>,
     epoch: Instant,
 }
 
@@ -51,6 +53,7 @@ impl Context {
         Self {
             outbound: Arc::new(Budget::new(config.outbound_budget)),
             inbound: Arc::new(Budget::new(config.inbound_budget)),
+            events: Arc::new(EventMeter::new(config.event_queue_bytes)),
             config,
             stats,
             registry: Registry::default(),

@@ -36,6 +36,7 @@ mod liveness;
 mod outbound;
 mod queue;
 mod registry;
+mod ticket;
 #[cfg(feature = "tls")]
 mod tls_read;
 
@@ -55,6 +56,7 @@ pub(crate) use liveness::Liveness;
 pub(crate) use outbound::{encode_frame, set_own_thread, Outbound};
 pub(crate) use queue::{Budget, SharedFrame};
 pub(crate) use registry::Registry;
+pub(crate) use ticket::{EventMeter, Ticket};
 #[cfg(feature = "tls")]
 pub(crate) use tls_read::TlsReader;
 
@@ -86,26 +88,26 @@ struct ConnInner {
 /// connections) from a handler.
 pub struct Connection {
     inner: Arc<ConnInner>,
-    /// Set only on the handle carried by the event that reports a protocol error in
-    /// asynchronous mode: dropping it (after the handler, or whoever took the event, is done
-    /// with it) sends the close frame that was held back so replies to earlier messages go
-    /// first. Clones do not carry it.
-    fires_deferred_close: bool,
+    /// Set only on the handle carried by an event in asynchronous mode (see `ticket.rs`):
+    /// released when the event is dropped. Clones do not carry it.
+    ticket: Option<Ticket>,
 }
 
 impl Clone for Connection {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            fires_deferred_close: false,
+            ticket: None,
         }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if self.fires_deferred_close {
-            self.run_deferred_close();
+        match self.ticket.take() {
+            None => {}
+            Some(Ticket::DeferredClose) => self.run_deferred_close(),
+            Some(Ticket::EventBytes(meter, n)) => meter.give(n),
         }
     }
 }
@@ -148,7 +150,15 @@ impl Connection {
         };
         Self {
             inner: Arc::new(inner),
-            fires_deferred_close: false,
+            ticket: None,
+        }
+    }
+
+    /// A handle for an event, carrying `ticket` to its drop.
+    pub(crate) fn with_ticket(&self, ticket: Ticket) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            ticket: Some(ticket),
         }
     }
 

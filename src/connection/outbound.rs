@@ -687,9 +687,7 @@ impl Connection {
             ack,
         });
         drop(out);
-        let mut carrier = self.clone();
-        carrier.fires_deferred_close = true;
-        (carrier, done)
+        (self.with_ticket(super::Ticket::DeferredClose), done)
     }
 
     /// Sends the held-back close frame, if it has not gone yet.

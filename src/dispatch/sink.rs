@@ -12,7 +12,7 @@ use syncws_protocol::{CloseCode, ProtocolError};
 
 use super::event::{Event, ServerEvent};
 use super::handler::InlineHandler;
-use crate::connection::{Connection, Disconnect};
+use crate::connection::{Connection, Disconnect, Ticket};
 use crate::error::{panic_message, Error};
 
 /// The two delivery paths.
@@ -106,14 +106,30 @@ impl Emitter {
 
     pub(crate) fn text(&self, conn: &Connection, text: &str) {
         if !self.inline(conn, |h| h.on_text(conn, text)) {
-            self.send(conn, Event::Text(conn.clone(), text.to_owned()));
+            if let Some(c) = self.metered(conn, text.len()) {
+                self.send(conn, Event::Text(c, text.to_owned()));
+            }
         }
     }
 
     pub(crate) fn binary(&self, conn: &Connection, data: &[u8]) {
         if !self.inline(conn, |h| h.on_binary(conn, data)) {
-            self.send(conn, Event::Binary(conn.clone(), data.to_vec()));
+            if let Some(c) = self.metered(conn, data.len()) {
+                self.send(conn, Event::Binary(c, data.to_vec()));
+            }
         }
+    }
+
+    /// Waits for room for `n` message bytes in the event queue (back-pressure on reading);
+    /// the handle to put in the event gives them back when the event is dropped. `None` when
+    /// the server stops meanwhile.
+    fn metered(&self, conn: &Connection, n: usize) -> Option<Connection> {
+        let ctx = conn.context();
+        let meter = &ctx.events;
+        if !meter.take(n, || ctx.registry.is_stopping()) {
+            return None;
+        }
+        Some(conn.with_ticket(Ticket::EventBytes(meter.clone(), n)))
     }
 
     pub(crate) fn disconnect(&self, conn: &Connection, info: Disconnect) {

@@ -140,8 +140,12 @@ impl Messenger {
         self.get(id)?.ping(payload)
     }
 
-    /// The server's counters.
+    /// The server's counters, and the bytes its budgets hold now.
     pub fn stats(&self) -> StatsSnapshot {
-        self.ctx.stats.snapshot()
+        let mut s = self.ctx.stats.snapshot();
+        s.outbound_queued_bytes = self.ctx.outbound.used() as u64;
+        s.inbound_held_bytes = self.ctx.inbound.used() as u64;
+        s.event_queue_bytes = self.ctx.events.used() as u64;
+        s
     }
 }
