@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use syncws_protocol::Limits;
 
-/// What happens when a connection's outbound queue is full (the client is not reading).
+/// What happens when a connection's outbound queue is full (the client is not reading), or
+/// when the server-wide `outbound_budget` cannot take what it would queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OverflowPolicy {
-    /// Close the connection (close code 1008, reason "send queue overflow") and report the
-    /// disconnect; the send returns [`crate::SendError::QueueFull`]. The default: a client that
-    /// cannot keep up is cut off instead of growing memory or stalling anyone.
+    /// Close the connection (close code 1008, reason "send queue overflow"; 1013 "server busy:
+    /// outbound budget exhausted" for the budget) and report the disconnect; the send returns
+    /// [`crate::SendError::QueueFull`]. The frames the client has not begun to receive are
+    /// dropped and the close frame follows the one on the wire, so it arrives whole. The
+    /// default: a client that cannot keep up is cut off instead of growing memory or stalling
+    /// anyone.
     #[default]
     Close,
     /// Drop the message being sent, keep the connection; the send returns

@@ -97,10 +97,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum SendError {
     /// The connection is closing or closed: nothing more can be sent on it.
     Closed,
-    /// The connection's outbound queue is full (see [`crate::OverflowPolicy`]); with the
-    /// default policy the connection is being closed with 1008.
+    /// The connection's outbound queue is full, or the server-wide outbound budget is (see
+    /// [`crate::OverflowPolicy`]); with the default policy the connection is being closed with
+    /// 1008 (or 1013 for the budget).
     QueueFull,
-    /// The payload is too long for what was asked: a ping over 125 bytes.
+    /// The payload is too long for what was asked: a ping over 125 bytes, or a message larger
+    /// than `max_send_queue` (it could never be queued whole).
     TooLong,
     /// A close code that may not be sent in a close frame: below 1000, 1004-1006,
     /// 1015-2999, or above 4999 (see [`crate::CloseCode::is_sendable`]).
@@ -116,7 +118,7 @@ impl fmt::Display for SendError {
         match self {
             Self::Closed => f.write_str("connection is closed"),
             Self::QueueFull => f.write_str("connection's send queue is full"),
-            Self::TooLong => f.write_str("payload too long (a ping carries at most 125 bytes)"),
+            Self::TooLong => f.write_str("payload too long (over 125 bytes for a ping, or over max_send_queue)"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             Self::UnknownConnection => f.write_str("no connection with this id"),
             Self::NotRunning => f.write_str("server is not running"),
