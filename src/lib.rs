@@ -125,10 +125,16 @@
 //!   frame with a non-blocking `sendmsg`, queues what the socket did not take, and returns; it
 //!   never waits for the client. The service thread drains queued bytes as sockets become
 //!   writable. The lock is never held across a blocking call.
-//! - **Slow clients**: each connection's queue is bounded ([`ServerConfig::max_send_queue`]);
-//!   when full, [`OverflowPolicy`] applies (default: close that client with 1008). The
-//!   connection's own thread instead waits for the queue to drain, so it stops reading from a
-//!   client that does not read (back-pressure).
+//! - **Slow and hostile clients**: each connection's queue has a hard limit
+//!   ([`ServerConfig::max_send_queue`]) and all queues together a budget
+//!   ([`ServerConfig::outbound_budget`]; a broadcast frame is encoded once and shared by every
+//!   queue); past them [`OverflowPolicy`] applies (default: close that client, 1008 or 1013).
+//!   The connection's own thread instead waits for its queue to drain, so it stops reading
+//!   from a client that does not read (back-pressure). A queue that makes no progress for
+//!   [`ServerConfig::write_timeout`] is dropped; read buffers and partial messages have their
+//!   own budget ([`ServerConfig::inbound_budget`]) and deadline
+//!   ([`ServerConfig::message_timeout`]). The README's limits table gives the most memory
+//!   hostile clients can make the server hold.
 //! - **Notify modes**: asynchronous ([`Server::start`], [`Server::start_manual`]: one
 //!   dispatch thread, handlers never concurrent) or inline ([`Server::start_inline`]: handlers
 //!   on each connection's thread).
