@@ -23,6 +23,78 @@ pub enum OverflowPolicy {
     DropMessage,
 }
 
+/// Which web pages may open a WebSocket to the server: the defence against cross-site
+/// WebSocket hijacking, where a page on another site opens a connection with the user's
+/// cookies or cached credentials. Browsers always send `Origin`; other clients usually do
+/// not. An upgrade whose `Origin` is not allowed is refused with 403 before authentication or
+/// any hook runs (the handshake hook still sees `Origin`, for rules of its own).
+///
+/// Default ([`OriginPolicy::default`]): the server's own host (an `Origin` whose host and
+/// port are those of the request's `Host`), and requests without `Origin`. A page served by
+/// the server itself can connect; a page on any other site cannot, whether or not
+/// authentication is on. Add the sites of your own pages with [`OriginPolicy::allow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OriginPolicy {
+    /// Allowed origins besides the server's own host, as `scheme://host[:port]` (compared
+    /// without case; a default port may be given or left out).
+    pub allowed: Vec<String>,
+    /// Allow any origin. Default `false`.
+    pub any: bool,
+    /// Allow an `Origin` naming the host and port of the request's `Host`. Default `true`.
+    pub same_host: bool,
+    /// Allow requests without `Origin` (clients that are not browsers). Default `true`.
+    pub allow_missing: bool,
+}
+
+impl Default for OriginPolicy {
+    fn default() -> Self {
+        Self {
+            allowed: Vec::new(),
+            any: false,
+            same_host: true,
+            allow_missing: true,
+        }
+    }
+}
+
+impl OriginPolicy {
+    /// Any origin may connect (for a public API that uses no ambient credentials).
+    pub fn any() -> Self {
+        Self {
+            any: true,
+            ..Self::default()
+        }
+    }
+
+    /// Only the listed origins (not even the server's own host), and clients without `Origin`.
+    pub fn only<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            allowed: origins.into_iter().map(Into::into).collect(),
+            same_host: false,
+            ..Self::default()
+        }
+    }
+
+    /// Also allows `origin` (`scheme://host[:port]`).
+    pub fn allow(mut self, origin: impl Into<String>) -> Self {
+        self.allowed.push(origin.into());
+        self
+    }
+
+    /// Sets [`OriginPolicy::allow_missing`].
+    pub fn allow_missing(mut self, v: bool) -> Self {
+        self.allow_missing = v;
+        self
+    }
+
+    /// Sets [`OriginPolicy::same_host`].
+    pub fn same_host(mut self, v: bool) -> Self {
+        self.same_host = v;
+        self
+    }
+}
+
 /// Configuration of a [`crate::Server`]. Build it with [`ServerConfig::new`] and the chainable
 /// setters; every field has a documented, safe default.
 #[derive(Debug, Clone)]
@@ -100,6 +172,9 @@ pub struct ServerConfig {
     pub watchdog: WatchdogConfig,
     /// Authentication (Basic, URL, Session). Default disabled.
     pub auth: crate::auth::AuthConfig,
+    /// Which web pages may connect ([`OriginPolicy`]). Default: the server's own host, and
+    /// clients that send no `Origin`.
+    pub origins: OriginPolicy,
     /// Set `TCP_NODELAY` on accepted sockets. Default `true` (WebSocket messages are
     /// latency-sensitive and already written whole).
     pub nodelay: bool,
@@ -186,6 +261,7 @@ impl Default for ServerConfig {
                 attempts: 0,
             },
             auth: crate::auth::AuthConfig::default(),
+            origins: OriginPolicy::default(),
             nodelay: true,
         }
     }
@@ -272,6 +348,8 @@ impl ServerConfig {
         nodelay: bool);
     setter!(/// Sets [`ServerConfig::auth`].
         auth: crate::auth::AuthConfig);
+    setter!(/// Sets [`ServerConfig::origins`].
+        origins: OriginPolicy);
 
     /// Checks the configuration for values that cannot work.
     pub fn validate(&self) -> Result<(), crate::error::Error> {

@@ -118,7 +118,9 @@ impl fmt::Display for SendError {
         match self {
             Self::Closed => f.write_str("connection is closed"),
             Self::QueueFull => f.write_str("connection's send queue is full"),
-            Self::TooLong => f.write_str("payload too long (over 125 bytes for a ping, or over max_send_queue)"),
+            Self::TooLong => {
+                f.write_str("payload too long (over 125 bytes for a ping, or over max_send_queue)")
+            }
             Self::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             Self::UnknownConnection => f.write_str("no connection with this id"),
             Self::NotRunning => f.write_str("server is not running"),

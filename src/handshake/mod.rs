@@ -6,6 +6,7 @@
 
 mod head;
 mod hooks;
+mod origin;
 mod plain;
 mod refuse;
 mod stream;

@@ -28,6 +28,10 @@ pub(crate) fn upgrade(
         Err(e) => return refuse::bad_request(stats, &mut stream, request.peer, &e),
     };
     request.protocols = up.protocols.clone();
+    if let Err(resp) = super::origin::check(&gate.ctx.config.origins, &request) {
+        stats.rejected();
+        return refuse::respond(&mut stream, &resp.to_bytes());
+    }
     let user = match authenticate(gate, &mut request) {
         Ok(user) => user,
         Err(resp) => {
