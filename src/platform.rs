@@ -26,20 +26,22 @@ pub(crate) enum Sent {
     WouldBlock,
 }
 
-/// Sends what fits of `parts` (at most two slices, sent as one `sendmsg`) without blocking.
+/// Most slices one [`send_nb`] passes to the kernel (the rest wait for the next call).
+pub(crate) const MAX_PARTS: usize = 64;
+
+/// Sends what fits of `parts` (one `send`, or one `sendmsg` of up to [`MAX_PARTS`] slices)
+/// without blocking.
 pub(crate) fn send_nb(sock: impl AsFd, parts: &[&[u8]]) -> io::Result<Sent> {
     let sock = sock.as_fd();
+    let mut iov = [IoSlice::new(&[]); MAX_PARTS];
+    let n = parts.len().min(MAX_PARTS);
+    for (slot, p) in iov.iter_mut().zip(parts) {
+        *slot = IoSlice::new(p);
+    }
     loop {
         let r = match parts {
             [one] => rustix::net::send(sock, one, NB),
-            [a, b] => {
-                let iov = [IoSlice::new(a), IoSlice::new(b)];
-                rustix::net::sendmsg(sock, &iov, &mut SendAncillaryBuffer::default(), NB)
-            }
-            _ => {
-                let iov: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-                rustix::net::sendmsg(sock, &iov, &mut SendAncillaryBuffer::default(), NB)
-            }
+            _ => rustix::net::sendmsg(sock, &iov[..n], &mut SendAncillaryBuffer::default(), NB),
         };
         match r {
             Ok(n) => return Ok(Sent::Bytes(n)),

@@ -17,12 +17,10 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::platform::{send_nb, Sent};
+use crate::platform::{send_nb, Sent, MAX_PARTS};
 
 /// Owned buffers are filled up to this size before a new one is started.
 const OWNED_CHUNK: usize = 64 << 10;
-/// Most slices handed to one `sendmsg`.
-const MAX_IOV: usize = 64;
 
 /// A server-wide byte budget (outbound or inbound).
 #[derive(Debug)]
@@ -295,16 +293,20 @@ impl Queue {
         self.head = 0;
     }
 
-    /// Writes queued bytes without blocking (one `sendmsg` of up to 64 slices at a time);
+    /// Writes queued bytes without blocking (one `sendmsg` of up to `MAX_PARTS` slices at a time);
     /// `Ok(true)` when the queue is empty. Returns whether bytes moved through `progress`.
     pub(crate) fn flush(&mut self, sock: impl AsFd, progress: &mut bool) -> io::Result<bool> {
         let sock = sock.as_fd();
         while !self.is_empty() {
             let sent = {
-                let mut iov: Vec<&[u8]> = Vec::with_capacity(self.chunks.len().min(MAX_IOV));
-                iov.push(self.front());
-                iov.extend(self.chunks.iter().skip(1).take(MAX_IOV - 1).map(Chunk::bytes));
-                send_nb(sock, &iov)?
+                let mut iov: [&[u8]; MAX_PARTS] = [&[]; MAX_PARTS];
+                iov[0] = self.front();
+                let mut n = 1;
+                for (slot, c) in iov[1..].iter_mut().zip(self.chunks.iter().skip(1)) {
+                    *slot = c.bytes();
+                    n += 1;
+                }
+                send_nb(sock, &iov[..n])?
             };
             match sent {
                 Sent::Bytes(n) => {
