@@ -1,11 +1,12 @@
 //! Every call into the operating system that the standard library does not offer portably:
-//! non-blocking sends (`MSG_DONTWAIT`, `sendmsg`), `poll`, shutting a listener down from
-//! another thread, and reading accept errors. A port to another platform replaces this file.
+//! non-blocking sends (`MSG_DONTWAIT`, `sendmsg`), `poll`, a listener with a chosen backlog,
+//! shutting a listener down from another thread, and reading accept errors. A port to another
+//! platform replaces this file.
 //!
 //! Lowest room of the crate: it imports nothing from the rest of it.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -152,6 +153,19 @@ impl Waker {
     }
 }
 
+/// A listening socket on `addr` whose listen queue holds `backlog` connections (the kernel may
+/// cap it, Linux at `net.core.somaxconn`). Otherwise what `TcpListener::bind` makes, which
+/// always listens with 128: `SO_REUSEADDR` set (so a restarted server rebinds its port while
+/// old connections linger in `TIME_WAIT`), close-on-exec, blocking.
+pub(crate) fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(sock.into())
+}
+
 /// Makes a thread blocked in `accept()` on `listener` (or a clone of it) return at once.
 pub(crate) fn shutdown_listener(listener: &TcpListener) {
     let _ = rustix::net::shutdown(listener, rustix::net::Shutdown::Both);
@@ -223,6 +237,20 @@ mod tests {
         w.drain();
         let r = poll_ready(&[(w.fd().as_fd(), Interest::Read)], Duration::ZERO);
         assert_eq!(r, [false]);
+    }
+
+    #[test]
+    fn bound_listener_accepts_and_rebinds_its_port() {
+        let l = bind_listener(([127, 0, 0, 1], 0).into(), 300).unwrap();
+        let addr = l.local_addr().unwrap();
+        let c = TcpStream::connect(addr).unwrap();
+        let (s, _) = l.accept().unwrap();
+        // A connection closed by the server side first leaves it in TIME_WAIT on this port:
+        // SO_REUSEADDR lets a new listener have the port at once.
+        drop(s);
+        drop(l);
+        drop(c);
+        bind_listener(addr, 300).unwrap();
     }
 
     #[test]

@@ -368,6 +368,20 @@ impl<X> Cli<Args<X>> {
                 },
             )
             .flag(
+                "outbound-budget",
+                "BYTES",
+                bytes(d.outbound_budget as u64),
+                "bytes that may wait in all outbound queues together; past it, close 1013",
+                |a, v| number(v).map(|n| a.server.config.outbound_budget = n),
+            )
+            .flag(
+                "inbound-budget",
+                "BYTES",
+                bytes(d.inbound_budget as u64),
+                "bytes held for reading by all connections together; past it, close 1009",
+                |a, v| number(v).map(|n| a.server.config.inbound_budget = n),
+            )
+            .flag(
                 "write-timeout",
                 "SECS",
                 secs_shown(d.write_timeout),
@@ -393,6 +407,17 @@ impl<X> Cli<Args<X>> {
                 },
             )
             .flag(
+                "message-timeout",
+                "SECS",
+                d.message_timeout.map_or_else(|| "0 (off)".into(), secs_shown),
+                "time a client has to finish a message once it began; then close 1008; 0 = off",
+                |a, v| {
+                    let t = secs(v)?;
+                    a.server.config.message_timeout = (!t.is_zero()).then_some(t);
+                    Ok(())
+                },
+            )
+            .flag(
                 "close-timeout",
                 "SECS",
                 secs_shown(d.close_timeout),
@@ -407,11 +432,32 @@ impl<X> Cli<Args<X>> {
                 |a, v| number(v).map(|n| a.server.config.max_connections = n),
             )
             .flag(
+                "max-handshakes",
+                "N",
+                d.max_handshakes,
+                "most connections in their TLS handshake or upgrade request at once; more get HTTP 503",
+                |a, v| number(v).map(|n| a.server.config.max_handshakes = n),
+            )
+            .flag(
+                "backlog",
+                "N",
+                d.backlog,
+                "listen backlog: connections the kernel holds until they are accepted",
+                |a, v| number(v).map(|n| a.server.config.backlog = n),
+            )
+            .flag(
                 "event-queue",
                 "N",
                 d.event_queue,
                 "events that may wait for the dispatch thread (async mode)",
                 |a, v| number(v).map(|n| a.server.config.event_queue = n),
+            )
+            .flag(
+                "event-queue-bytes",
+                "BYTES",
+                bytes(d.event_queue_bytes as u64),
+                "message bytes that may wait for the dispatch thread (async mode)",
+                |a, v| number(v).map(|n| a.server.config.event_queue_bytes = n),
             )
             .flag(
                 "max-handshake-bytes",

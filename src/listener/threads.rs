@@ -1,7 +1,7 @@
 //! The connection threads of one run: spawning one per accepted client (or answering 503
-//! over `max_connections`), the sockets still in their handshake, and joining threads as
-//! they end — by the accept loop as it goes, and by `stop()`, which waits on the channel the
-//! threads report their end on.
+//! over `max_connections`, or when `max_handshakes` sockets are still in their handshake),
+//! the sockets still in their handshake, and joining threads as they end — by the accept loop
+//! as it goes, and by `stop()`, which waits on the channel the threads report their end on.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -13,6 +13,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::Intake;
+use crate::config::ServerConfig;
 use crate::handshake::over_capacity;
 
 /// See the module docs.
@@ -47,6 +48,37 @@ impl Threads {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
+    }
+
+    /// Counts `stream` as a live connection in its handshake: its key, and the socket shared
+    /// from now on. `Err` (nothing counted, the socket handed back) when `max_connections`
+    /// threads are alive or `max_handshakes` sockets are already in their handshake.
+    /// Checked and counted under the handshake list's lock, so listeners of several
+    /// addresses cannot both take the last place.
+    fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        cfg: &ServerConfig,
+    ) -> Result<(u64, Arc<TcpStream>), TcpStream> {
+        let mut handshaking = self.handshaking.lock().unwrap_or_else(|e| e.into_inner());
+        if self.live.load(Ordering::Acquire) >= cfg.max_connections {
+            return Err(stream);
+        }
+        if handshaking.len() >= cfg.max_handshakes {
+            log::warn!(
+                "{peer}: {} sockets already in their handshake (max_handshakes)",
+                handshaking.len()
+            );
+            return Err(stream);
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        // One descriptor per connection: the thread, the handshake list (for stop) and later
+        // the connection's writers all share this socket.
+        let stream = Arc::new(stream);
+        handshaking.insert(key, stream.clone());
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Ok((key, stream))
     }
 
     fn join(&self, key: u64) {
@@ -99,30 +131,22 @@ impl Threads {
     }
 }
 
-/// Starts the thread for one accepted client, or refuses it over `max_connections`.
+/// Starts the thread for one accepted client, or refuses it (503, no thread spent) over
+/// `max_connections` or when `max_handshakes` sockets are already in their handshake.
 pub(crate) fn spawn_connection(intake: &Arc<Intake>, stream: TcpStream, peer: SocketAddr) {
     let threads = &intake.threads;
     let ctx = &intake.gate.ctx;
-    if threads.live.load(Ordering::Acquire) >= ctx.config.max_connections {
-        over_capacity(&ctx.stats, &intake.service, stream, peer);
-        return;
-    }
-    let key = threads.next_key.fetch_add(1, Ordering::Relaxed);
-    // One descriptor per connection: the thread, the handshake list (for stop) and later the
-    // connection's writers all share this socket.
-    let stream = Arc::new(stream);
-    threads
-        .handshaking
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, stream.clone());
-    threads.live.fetch_add(1, Ordering::AcqRel);
+    let cfg = &ctx.config;
+    let (key, stream) = match threads.admit(stream, peer, cfg) {
+        Ok(admitted) => admitted,
+        Err(stream) => return over_capacity(&ctx.stats, &intake.service, stream, peer),
+    };
     let run = intake.clone();
     // Held across the spawn, so a thread that ends at once is joined only once it is listed.
     let mut joins = threads.joins.lock().unwrap_or_else(|e| e.into_inner());
     let spawned = std::thread::Builder::new()
         .name("syncws-conn".into())
-        .stack_size(ctx.config.thread_stack_size)
+        .stack_size(cfg.thread_stack_size)
         .spawn(move || {
             let guard = Ended { intake: run, key };
             let i = &guard.intake;

@@ -1,11 +1,12 @@
 //! The watchdog: after a listener failed unexpectedly (not after `stop()`), try to bind its
-//! address again every `interval`, up to `attempts` times (0 = forever), reporting each step
-//! as a [`ServerEvent`]. Open connections are not touched.
+//! address again (with the configured backlog) every `interval`, up to `attempts` times
+//! (0 = forever), reporting each step as a [`ServerEvent`]. Open connections are not touched.
 
 use std::net::TcpListener;
 
 use super::Intake;
 use crate::dispatch::ServerEvent;
+use crate::platform::bind_listener;
 
 /// A new listener for address `index`, or `None` when the run stopped or the watchdog gave
 /// up.
@@ -23,7 +24,7 @@ pub(crate) fn rebind(intake: &Intake, index: usize) -> Option<TcpListener> {
         intake
             .sink
             .server_event(ServerEvent::WatchdogAttempt { addr, attempt });
-        match TcpListener::bind(addr) {
+        match bind_listener(addr, intake.gate.ctx.config.backlog) {
             Ok(l) => {
                 if !intake.sockets.replace(index, &l, || intake.stopping()) {
                     return None;

@@ -2,7 +2,6 @@
 //! listener and dispatch threads).
 
 use std::fmt;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 use super::handle::ServerHandle;
@@ -14,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::handshake::{Gate, Hooks};
 use crate::http::{Accept, HttpResponse, Request};
 use crate::listener::{Intake, Sockets, Threads};
+use crate::platform::bind_listener;
 use crate::service::Service;
 use crate::stats::Stats;
 
@@ -126,7 +126,8 @@ impl Server {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for addr in &self.config.bind {
-            let l = TcpListener::bind(addr).map_err(|source| Error::Bind { addr: *addr, source })?;
+            let l = bind_listener(*addr, self.config.backlog)
+                .map_err(|source| Error::Bind { addr: *addr, source })?;
             addrs.push(l.local_addr()?);
             listeners.push(l);
         }

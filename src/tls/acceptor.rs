@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use super::TlsConfig;
+use super::{Deadline, TlsConfig};
 use crate::error::TlsError;
 
 /// The running server's TLS state: the current rustls configuration, replaceable at runtime.
@@ -35,15 +35,10 @@ impl TlsAcceptor {
     ) -> io::Result<Box<rustls::ServerConnection>> {
         let cfg = self.config.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut conn = Box::new(rustls::ServerConnection::new(cfg).map_err(io::Error::other)?);
-        let mut s = sock;
+        // The deadline holds for the whole handshake, however slowly its bytes come.
+        let mut timed = Deadline::new(sock, deadline);
         while conn.is_handshaking() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            sock.set_read_timeout(Some(left))?;
-            sock.set_write_timeout(Some(left))?;
-            let (rd, _) = conn.complete_io(&mut s)?;
+            let (rd, _) = conn.complete_io(&mut timed)?;
             if rd == 0 && conn.is_handshaking() && !conn.wants_write() {
                 // complete_io returned without progress: the peer closed.
                 return Err(io::ErrorKind::UnexpectedEof.into());
