@@ -134,6 +134,16 @@ pub struct ServerConfig {
     /// Most simultaneous connections, in their handshake or open. Default 10 000; excess
     /// clients get HTTP 503 before the upgrade, without a thread being spent on them.
     pub max_connections: usize,
+    /// Most connections (handshaking and open) from one client address. Default 256: users
+    /// behind one NAT share an address; lower it when they do not. Excess clients get HTTP
+    /// 429 before a thread is spent on them.
+    pub max_connections_per_ip: usize,
+    /// IPv6 clients count per network of this prefix length (one customer usually has a
+    /// whole /64). Default 64.
+    pub ipv6_prefix: u8,
+    /// Most new connections per second from one client address; 0 = no limit (the
+    /// default). Excess clients get HTTP 429.
+    pub new_connections_per_ip: u32,
     /// Most connections still in their handshake (TLS and the upgrade request) at once,
     /// counted within `max_connections`. Default 1 024; excess clients get HTTP 503.
     pub max_handshakes: usize,
@@ -242,6 +252,9 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             max_handshakes: 1024,
+            max_connections_per_ip: 256,
+            ipv6_prefix: 64,
+            new_connections_per_ip: 0,
             backlog: 1024,
             max_send_queue: 16 << 20,
             outbound_budget: 256 << 20,
@@ -322,6 +335,12 @@ impl ServerConfig {
         write_timeout: Duration);
     setter!(/// Sets [`ServerConfig::max_connections`].
         max_connections: usize);
+    setter!(/// Sets [`ServerConfig::max_connections_per_ip`].
+        max_connections_per_ip: usize);
+    setter!(/// Sets [`ServerConfig::ipv6_prefix`].
+        ipv6_prefix: u8);
+    setter!(/// Sets [`ServerConfig::new_connections_per_ip`].
+        new_connections_per_ip: u32);
     setter!(/// Sets [`ServerConfig::max_handshakes`].
         max_handshakes: usize);
     setter!(/// Sets [`ServerConfig::backlog`].
@@ -362,6 +381,9 @@ impl ServerConfig {
         }
         if self.event_queue == 0 {
             return bad("event_queue must be at least 1");
+        }
+        if self.max_connections_per_ip == 0 || self.ipv6_prefix > 128 {
+            return bad("max_connections_per_ip must be at least 1 and ipv6_prefix at most 128");
         }
         if self.max_handshakes == 0 || self.backlog == 0 {
             return bad("max_handshakes and backlog must be at least 1");

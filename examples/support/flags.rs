@@ -446,6 +446,46 @@ impl<X> Cli<Args<X>> {
                 |a, v| number(v).map(|n| a.server.config.backlog = n),
             )
             .flag(
+                "max-connections-per-ip",
+                "N",
+                d.max_connections_per_ip,
+                "most connections from one client address (IPv6: one prefix); more get HTTP 429",
+                |a, v| number(v).map(|n| a.server.config.max_connections_per_ip = n),
+            )
+            .flag(
+                "ipv6-prefix",
+                "BITS",
+                d.ipv6_prefix,
+                "IPv6 clients count per network of this prefix length",
+                |a, v| number(v).map(|n| a.server.config.ipv6_prefix = n),
+            )
+            .flag(
+                "new-connections-per-ip",
+                "N",
+                if d.new_connections_per_ip == 0 {
+                    "0 (off)".to_string()
+                } else {
+                    d.new_connections_per_ip.to_string()
+                },
+                "most new connections per second from one client address; 0 = off",
+                |a, v| number(v).map(|n| a.server.config.new_connections_per_ip = n),
+            )
+            .flag(
+                "allowed-origin",
+                "ORIGIN",
+                "the server's own host",
+                "a web origin (scheme://host[:port]) whose pages may connect (repeatable; * = any)",
+                |a, v| {
+                    let o = &mut a.server.config.origins;
+                    if v == "*" {
+                        o.any = true;
+                    } else {
+                        o.allowed.push(v.to_string());
+                    }
+                    Ok(())
+                },
+            )
+            .flag(
                 "event-queue",
                 "N",
                 d.event_queue,

@@ -20,7 +20,7 @@ use syncws_protocol::handshake::Request as ParsedRequest;
 use syncws_protocol::Decoder;
 
 pub(crate) use hooks::Hooks;
-pub(crate) use refuse::{linger_close, over_capacity};
+pub(crate) use refuse::{linger_close, over_capacity, Busy};
 
 use crate::auth::{Auth, Sessions};
 use crate::connection::{Connection, Context};

@@ -38,13 +38,41 @@ pub(crate) fn respond<T>(stream: &mut HsStream, resp: &[u8]) -> Option<T> {
     None
 }
 
-/// A client over `max_connections`: 503 without spending a thread on it. The answer is
-/// written without blocking, the write side shut, and the socket left with the service
-/// thread to linger.
-pub(crate) fn over_capacity(stats: &Stats, service: &Service, stream: TcpStream, peer: SocketAddr) {
-    log::warn!("{peer}: over max_connections, answering 503");
+/// Why a client is turned away before a thread is spent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Busy {
+    /// `max_connections` (503).
+    Connections,
+    /// `max_handshakes` (503).
+    Handshakes,
+    /// `max_connections_per_ip` (429).
+    PerIp,
+    /// `new_connections_per_ip` (429).
+    Rate,
+}
+
+/// Turns a client away without spending a thread on it: the answer (503 or 429, with
+/// `Retry-After`) is written without blocking, the write side shut, and the socket left with
+/// the service thread to linger.
+pub(crate) fn over_capacity(
+    stats: &Stats,
+    service: &Service,
+    stream: TcpStream,
+    peer: SocketAddr,
+    why: Busy,
+) {
+    let (status, text) = match why {
+        Busy::Connections => (503, "server is at capacity (max_connections)"),
+        Busy::Handshakes => (503, "too many handshakes in progress (max_handshakes)"),
+        Busy::PerIp => (
+            429,
+            "too many connections from this address (max_connections_per_ip)",
+        ),
+        Busy::Rate => (429, "connecting too fast (new_connections_per_ip)"),
+    };
+    log::warn!("{peer}: {text}; answering {status}");
     stats.rejected();
-    let resp = HttpResponse::text(503, "server is at capacity\n")
+    let resp = HttpResponse::text(status, format!("{text}\n"))
         .header("Retry-After", "1")
         .to_bytes();
     let _ = send_nb(&stream, &[&resp]);

@@ -2,6 +2,7 @@
 //! answer 503), and — when the watchdog is on — rebuild a listener that failed
 //! (`watchdog.rs`). Nothing slow runs here: no TLS, no parsing.
 
+mod per_ip;
 mod sockets;
 mod threads;
 mod watchdog;
@@ -10,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use per_ip::PerIp;
 pub(crate) use sockets::Sockets;
 pub(crate) use threads::Threads;
 
@@ -24,6 +26,7 @@ pub(crate) struct Intake {
     pub(crate) sink: SinkSlot,
     pub(crate) service: Arc<Service>,
     pub(crate) threads: Threads,
+    pub(crate) per_ip: PerIp,
     pub(crate) sockets: Sockets,
 }
 

@@ -1,5 +1,6 @@
-//! The connection threads of one run: spawning one per accepted client (or answering 503
-//! over `max_connections`, or when `max_handshakes` sockets are still in their handshake),
+//! The connection threads of one run: spawning one per accepted client (or answering 429
+//! over the per-address limits, 503 over `max_connections` or when `max_handshakes` sockets
+//! are still in their handshake),
 //! the sockets still in their handshake, and joining threads as they end — by the accept loop
 //! as it goes, and by `stop()`, which waits on the channel the threads report their end on.
 
@@ -12,9 +13,10 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::per_ip::{IpKey, Refusal};
 use super::Intake;
 use crate::config::ServerConfig;
-use crate::handshake::over_capacity;
+use crate::handshake::{over_capacity, Busy};
 
 /// See the module docs.
 pub(crate) struct Threads {
@@ -58,19 +60,14 @@ impl Threads {
     fn admit(
         &self,
         stream: TcpStream,
-        peer: SocketAddr,
         cfg: &ServerConfig,
-    ) -> Result<(u64, Arc<TcpStream>), TcpStream> {
+    ) -> Result<(u64, Arc<TcpStream>), (TcpStream, Busy)> {
         let mut handshaking = self.handshaking.lock().unwrap_or_else(|e| e.into_inner());
         if self.live.load(Ordering::Acquire) >= cfg.max_connections {
-            return Err(stream);
+            return Err((stream, Busy::Connections));
         }
         if handshaking.len() >= cfg.max_handshakes {
-            log::warn!(
-                "{peer}: {} sockets already in their handshake (max_handshakes)",
-                handshaking.len()
-            );
-            return Err(stream);
+            return Err((stream, Busy::Handshakes));
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         // One descriptor per connection: the thread, the handshake list (for stop) and later
@@ -137,9 +134,23 @@ pub(crate) fn spawn_connection(intake: &Arc<Intake>, stream: TcpStream, peer: So
     let threads = &intake.threads;
     let ctx = &intake.gate.ctx;
     let cfg = &ctx.config;
-    let (key, stream) = match threads.admit(stream, peer, cfg) {
+    let ip = match intake.per_ip.admit(peer.ip(), Instant::now()) {
+        Ok(ip) => ip,
+        Err(r) => {
+            let why = if r == Refusal::TooMany {
+                Busy::PerIp
+            } else {
+                Busy::Rate
+            };
+            return over_capacity(&ctx.stats, &intake.service, stream, peer, why);
+        }
+    };
+    let (key, stream) = match threads.admit(stream, cfg) {
         Ok(admitted) => admitted,
-        Err(stream) => return over_capacity(&ctx.stats, &intake.service, stream, peer),
+        Err((stream, why)) => {
+            intake.per_ip.release(ip);
+            return over_capacity(&ctx.stats, &intake.service, stream, peer, why);
+        }
     };
     let run = intake.clone();
     // Held across the spawn, so a thread that ends at once is joined only once it is listed.
@@ -148,7 +159,7 @@ pub(crate) fn spawn_connection(intake: &Arc<Intake>, stream: TcpStream, peer: So
         .name("syncws-conn".into())
         .stack_size(cfg.thread_stack_size)
         .spawn(move || {
-            let guard = Ended { intake: run, key };
+            let guard = Ended { intake: run, key, ip };
             let i = &guard.intake;
             crate::reader::run(&i.gate, &i.sink, stream, peer, || i.threads.handshake_done(key));
         });
@@ -161,6 +172,7 @@ pub(crate) fn spawn_connection(intake: &Arc<Intake>, stream: TcpStream, peer: So
             log::error!("cannot spawn a connection thread: {e}");
             threads.live.fetch_sub(1, Ordering::AcqRel);
             threads.handshake_done(key);
+            intake.per_ip.release(ip);
         }
     }
 }
@@ -169,10 +181,12 @@ pub(crate) fn spawn_connection(intake: &Arc<Intake>, stream: TcpStream, peer: So
 struct Ended {
     intake: Arc<Intake>,
     key: u64,
+    ip: IpKey,
 }
 
 impl Drop for Ended {
     fn drop(&mut self) {
+        self.intake.per_ip.release(self.ip);
         let t = &self.intake.threads;
         t.handshake_done(self.key);
         t.live.fetch_sub(1, Ordering::AcqRel);

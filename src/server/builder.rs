@@ -12,7 +12,7 @@ use crate::dispatch::{Dispatcher, Handler, InlineHandler, Sink, SinkSlot};
 use crate::error::{Error, Result};
 use crate::handshake::{Gate, Hooks};
 use crate::http::{Accept, HttpResponse, Request};
-use crate::listener::{Intake, Sockets, Threads};
+use crate::listener::{Intake, PerIp, Sockets, Threads};
 use crate::platform::bind_listener;
 use crate::service::Service;
 use crate::stats::Stats;
@@ -150,6 +150,7 @@ impl Server {
             sink: SinkSlot::new(sink),
             service: service.clone(),
             threads: Threads::default(),
+            per_ip: PerIp::new(&self.config),
             sockets: Sockets::new(&listeners, addrs.clone()),
         });
         let mut handle = ServerHandle::new(Messenger::new(ctx.clone()), intake.clone());
