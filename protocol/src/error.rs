@@ -116,6 +116,19 @@ pub enum HandshakeError {
     UnsupportedVersion,
     /// `Sec-WebSocket-Key` is missing, repeated, or not base64 of 16 bytes.
     InvalidKey,
+    /// More than one `Host` header field (RFC 9112 §3.2: answered with 400).
+    DuplicateHost,
+    /// The request target is not in origin form (it must begin with `/`): absolute form
+    /// (`GET http://host/path`), authority form, and `*` are refused.
+    TargetNotOriginForm,
+    /// More than one `Sec-WebSocket-Version` header field.
+    DuplicateVersion,
+    /// More than one `Upgrade` header field: intermediaries may join or pick them differently,
+    /// so the request means different things to different hops.
+    DuplicateUpgrade,
+    /// `Connection` lists both `upgrade` and `close`: a protocol switch on a connection the
+    /// client asks to close.
+    ConflictingConnection,
 }
 
 impl HandshakeError {
@@ -144,6 +157,11 @@ impl fmt::Display for HandshakeError {
             Self::MissingConnectionUpgrade => f.write_str("\"Connection\" does not include \"upgrade\""),
             Self::UnsupportedVersion => f.write_str("Sec-WebSocket-Version is not 13"),
             Self::InvalidKey => f.write_str("missing or invalid Sec-WebSocket-Key"),
+            Self::DuplicateHost => f.write_str("more than one Host header"),
+            Self::TargetNotOriginForm => f.write_str("request target does not begin with \"/\""),
+            Self::DuplicateVersion => f.write_str("more than one Sec-WebSocket-Version header"),
+            Self::DuplicateUpgrade => f.write_str("more than one Upgrade header"),
+            Self::ConflictingConnection => f.write_str("\"Connection\" lists both \"upgrade\" and \"close\""),
         }
     }
 }

@@ -30,7 +30,8 @@ pub const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub struct Request {
     /// The method, e.g. `GET`.
     pub method: String,
-    /// The request target as sent (path and query), e.g. `/chat?room=1`.
+    /// The request target as sent (path and query), e.g. `/chat?room=1`. Always in origin
+    /// form (beginning with `/`) when the request came from [`parse_request`].
     pub target: String,
     /// The minor HTTP version: 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub version: u8,
@@ -45,6 +46,14 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// How many header fields are called `name` (case-insensitive), whatever their values.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
     }
 
     /// All values of the headers called `name` (case-insensitive), as UTF-8 strings.
@@ -87,6 +96,10 @@ pub fn tokens(list: &str) -> impl Iterator<Item = &str> {
 /// `Ok(None)`: incomplete, read more. `Ok(Some((request, head_len)))`: complete; bytes after
 /// `head_len` belong to the connection (a client may send frames right after the request).
 /// The caller enforces the byte limit on the head ([`HandshakeError::HeaderTooLarge`]).
+///
+/// A complete head is also checked by [`check_head`] (one `Host`, an origin-form target), so
+/// what a caller gets has a single authority and a path that begins with `/`. Header lines
+/// folded over several lines (obs-fold) are refused as malformed.
 pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<(Request, usize)>, HandshakeError> {
     let mut storage = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
     let mut req = httparse::Request::new(&mut storage);
@@ -102,15 +115,30 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<(Request, 
         .iter()
         .map(|h| (h.name.to_string(), h.value.to_vec()))
         .collect();
-    Ok(Some((
-        Request {
-            method: req.method.unwrap_or_default().to_string(),
-            target: req.path.unwrap_or_default().to_string(),
-            version: req.version.unwrap_or(0),
-            headers,
-        },
-        used,
-    )))
+    let request = Request {
+        method: req.method.unwrap_or_default().to_string(),
+        target: req.path.unwrap_or_default().to_string(),
+        version: req.version.unwrap_or(0),
+        headers,
+    };
+    check_head(&request)?;
+    Ok(Some((request, used)))
+}
+
+/// The checks every request head gets, upgrade or not: at most one `Host` header field
+/// ([`HandshakeError::DuplicateHost`], RFC 9112 §3.2) and a target in origin form, beginning
+/// with `/` ([`HandshakeError::TargetNotOriginForm`]; RFC 9112 §3.2.1-3.2.4: absolute form is
+/// for proxies, authority form for `CONNECT`, `*` for `OPTIONS`, none of which this server
+/// is). With these, a path (and the credentials some paths carry) is always where the server
+/// looks for it.
+pub fn check_head(req: &Request) -> Result<(), HandshakeError> {
+    if req.header_count("host") > 1 {
+        return Err(HandshakeError::DuplicateHost);
+    }
+    if !req.target.starts_with('/') {
+        return Err(HandshakeError::TargetNotOriginForm);
+    }
+    Ok(())
 }
 
 /// The WebSocket-specific parts of a valid upgrade request.
@@ -125,7 +153,11 @@ pub struct Upgrade {
     pub extensions: Vec<String>,
 }
 
-/// Validates an upgrade request per RFC 6455 §4.2.1.
+/// Validates an upgrade request per RFC 6455 §4.2.1, strictly: besides [`check_head`], one
+/// `Upgrade` header field ([`HandshakeError::DuplicateUpgrade`]), a `Connection` that does not
+/// also ask to close ([`HandshakeError::ConflictingConnection`]; several `Connection` fields
+/// are a list and are fine), one `Sec-WebSocket-Version`
+/// ([`HandshakeError::DuplicateVersion`]) and one `Sec-WebSocket-Key`.
 pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
     if req.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed);
@@ -133,21 +165,16 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
     if req.version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
+    check_head(req)?;
     if req.header("host").is_none() {
         return Err(HandshakeError::MissingHost);
     }
-    if !req.wants_websocket() {
-        return Err(HandshakeError::NotWebSocketUpgrade);
-    }
-    if !req.headers_all("connection").any(|v| has_token(v, "upgrade")) {
-        return Err(HandshakeError::MissingConnectionUpgrade);
-    }
-    if req.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err(HandshakeError::UnsupportedVersion);
-    }
-    let mut keys = req.headers_all("sec-websocket-key");
-    let key = keys.next().map(str::trim).ok_or(HandshakeError::InvalidKey)?;
-    if keys.next().is_some() || !key_is_valid(key) {
+    check_upgrade_fields(req)?;
+    let key = req
+        .header("sec-websocket-key")
+        .map(str::trim)
+        .ok_or(HandshakeError::InvalidKey)?;
+    if req.header_count("sec-websocket-key") > 1 || !key_is_valid(key) {
         return Err(HandshakeError::InvalidKey);
     }
     let protocols = req
@@ -165,6 +192,35 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
         protocols,
         extensions,
     })
+}
+
+/// `Upgrade`, `Connection` and `Sec-WebSocket-Version`: present, single where they must be,
+/// not contradictory.
+fn check_upgrade_fields(req: &Request) -> Result<(), HandshakeError> {
+    if !req.wants_websocket() {
+        return Err(HandshakeError::NotWebSocketUpgrade);
+    }
+    if req.header_count("upgrade") > 1 {
+        return Err(HandshakeError::DuplicateUpgrade);
+    }
+    let (mut upgrade, mut close) = (false, false);
+    for t in req.headers_all("connection").flat_map(tokens) {
+        upgrade |= t.eq_ignore_ascii_case("upgrade");
+        close |= t.eq_ignore_ascii_case("close");
+    }
+    if !upgrade {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    if close {
+        return Err(HandshakeError::ConflictingConnection);
+    }
+    if req.header_count("sec-websocket-version") > 1 {
+        return Err(HandshakeError::DuplicateVersion);
+    }
+    if req.header("sec-websocket-version").map(str::trim) != Some("13") {
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    Ok(())
 }
 
 fn key_is_valid(key: &str) -> bool {
@@ -332,6 +388,81 @@ mod tests {
             parse_request(b"GARBAGE\x01\r\n\r\n", 8),
             Err(HandshakeError::Malformed(_))
         ));
+    }
+
+    /// Each strict-head refusal, from a request that is otherwise [`GOOD`]: the error, 400.
+    #[test]
+    fn strict_head_refusals() {
+        use HandshakeError::*;
+        let end = "\r\n\r\n";
+        let cases: &[(&str, &str, HandshakeError)] = &[
+            // RFC 9112 §3.2: more than one Host is a 400.
+            (end, "\r\nHost: evil.example\r\n\r\n", DuplicateHost),
+            (end, "\r\nhost: server.example.com\r\n\r\n", DuplicateHost),
+            // RFC 9112 §3.2.1-3.2.4: origin form only.
+            ("GET /chat?x=1", "GET http://evil.example/x", TargetNotOriginForm),
+            (
+                "GET /chat?x=1",
+                "GET http://a:b@evil.example/sgc/auth/url/ann/pw",
+                TargetNotOriginForm,
+            ),
+            ("GET /chat?x=1", "GET *", TargetNotOriginForm),
+            ("GET /chat?x=1", "GET chat", TargetNotOriginForm),
+            // One version, even when one of them is 13.
+            (end, "\r\nSec-WebSocket-Version: 8\r\n\r\n", DuplicateVersion),
+            (end, "\r\nSec-WebSocket-Version: 13\r\n\r\n", DuplicateVersion),
+            // One Upgrade field, whatever it says.
+            (end, "\r\nUpgrade: websocket\r\n\r\n", DuplicateUpgrade),
+            (end, "\r\nUpgrade: h2c\r\n\r\n", DuplicateUpgrade),
+            // Upgrade and close together, in one field or split.
+            (
+                "Connection: Upgrade",
+                "Connection: Upgrade, close",
+                ConflictingConnection,
+            ),
+            (
+                "Connection: Upgrade",
+                "Connection: Upgrade\r\nConnection: Close",
+                ConflictingConnection,
+            ),
+        ];
+        for (from, to, want) in cases {
+            let raw = GOOD.replacen(from, to, 1);
+            assert_ne!(raw, GOOD, "{to}");
+            let err = check(&raw).expect_err(to);
+            assert_eq!(&err, want, "{to:?}");
+            assert_eq!(err.http_status(), 400, "{to:?}");
+            let text = String::from_utf8(error_response(&err)).unwrap();
+            assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+        }
+    }
+
+    #[test]
+    fn strict_head_applies_to_plain_requests_and_keeps_what_is_fine() {
+        // Plain HTTP gets the head checks too: no hook ever sees an absolute target.
+        let plain = |r: &str| parse_request(r.as_bytes(), 32).map(|o| o.map(|(q, _)| q.target));
+        assert_eq!(
+            plain("GET http://evil.example/x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(HandshakeError::TargetNotOriginForm)
+        );
+        assert_eq!(
+            plain("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(HandshakeError::TargetNotOriginForm)
+        );
+        assert_eq!(
+            plain("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(HandshakeError::DuplicateHost)
+        );
+        assert_eq!(plain("GET /x?y HTTP/1.0\r\n\r\n"), Ok(Some("/x?y".into())));
+        // A Connection list split over fields is one list (RFC 9110 §5.3).
+        let split = GOOD.replace(
+            "Connection: Upgrade",
+            "Connection: keep-alive\r\nConnection: Upgrade",
+        );
+        assert!(check(&split).is_ok());
+        // obs-fold (RFC 9112 §5.2) is still refused, as is a repeated key.
+        let folded = GOOD.replace("Upgrade: websocket\r\n", "Upgrade: websocket\r\nX-A: a\r\n b\r\n");
+        assert!(matches!(check(&folded), Err(HandshakeError::Malformed(_))));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Checking credentials: the session endpoint for plain HTTP requests, and the three methods
 //! (URL, Session, Basic) for upgrade requests.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
-use super::{AuthConfig, AuthHook, Sessions};
+use super::sessions::Refused;
+use super::throttle::retry_after_secs;
+use super::{AuthConfig, AuthHook, Sessions, Throttle};
 use crate::http::{HttpResponse, Request};
 
 /// Compares two secrets in time that depends only on their lengths' maximum.
@@ -48,11 +50,13 @@ pub(crate) enum Outcome {
     Refuse(HttpResponse),
 }
 
-/// One authentication check: the settings, the hook, the live sessions, and the time.
+/// One authentication check: the settings, the hook, the live sessions, the failure counts,
+/// and the time.
 pub(crate) struct Auth<'a> {
     pub(crate) cfg: &'a AuthConfig,
     pub(crate) hook: Option<&'a AuthHook>,
     pub(crate) sessions: &'a Sessions,
+    pub(crate) throttle: &'a Throttle,
     pub(crate) now: Instant,
 }
 
@@ -61,6 +65,11 @@ fn split_target(target: &str) -> (&str, Option<&str>) {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     }
+}
+
+/// A refusal that says when to come back: `429 Too Many Requests` or `503`.
+fn retry_later(status: u16, body: &str, wait: Duration) -> HttpResponse {
+    HttpResponse::text(status, body).header("Retry-After", retry_after_secs(wait).to_string())
 }
 
 fn rebuild(rest: &[&str], query: Option<&str>) -> String {
@@ -107,6 +116,22 @@ impl Auth<'_> {
                 .unwrap_or(false),
             None => false,
         }
+    }
+
+    /// [`Auth::verify`] under the throttle: `Err(429)` when the client's address or the user
+    /// is locked out (the password is not compared); otherwise whether the credentials are
+    /// right, the attempt counted as a failure unless they are.
+    fn attempt(&self, req: &Request, user: &str, password: &str) -> Result<bool, HttpResponse> {
+        let ip = req.peer.ip();
+        if let Err(wait) = self.throttle.begin(ip, user, self.cfg, self.now) {
+            log::warn!("{}: login throttled for user {user:?}", req.peer);
+            return Err(retry_later(429, "too many failed logins\n", wait));
+        }
+        let ok = self.verify(req, user, password);
+        if ok {
+            self.throttle.succeeded(ip, user);
+        }
+        Ok(ok)
     }
 
     fn check_len(&self, user: &str, password: &str) -> Result<(), HttpResponse> {
@@ -156,15 +181,31 @@ impl Auth<'_> {
             target: format!("/sgc/req/auth/session/{user_seg}/***"),
             ..req.clone()
         };
-        if !self.verify(&shown, &user, &pass) {
-            log::info!("{}: session request refused for user {user:?}", req.peer);
-            return self.unauthorized();
+        match self.attempt(&shown, &user, &pass) {
+            Ok(true) => {}
+            Ok(false) => {
+                log::info!("{}: session request refused for user {user:?}", req.peer);
+                return self.unauthorized();
+            }
+            Err(r) => return r,
         }
-        let token = self.sessions.issue(&user, self.cfg, self.now);
+        let token = match self.sessions.issue(&user, self.cfg, self.now) {
+            Ok(t) => t,
+            Err(why) => return self.no_session(req, &user, why),
+        };
         log::info!("{}: session issued for user {user:?}", req.peer);
         HttpResponse::text(200, token)
             .header("Cache-Control", "no-store")
             .header("X-Session-TTL", self.cfg.session_ttl.as_secs().to_string())
+    }
+
+    /// The refusal of a session token to a user who may have one, but not now.
+    fn no_session(&self, req: &Request, user: &str, why: Refused) -> HttpResponse {
+        log::warn!("{}: no session token for user {user:?}: {why:?}", req.peer);
+        match why {
+            Refused::UserFull(wait) => retry_later(429, "too many sessions for this user\n", wait),
+            Refused::Full(wait) => retry_later(503, "too many sessions\n", wait),
+        }
     }
 
     /// Authenticates an upgrade request.
@@ -202,11 +243,13 @@ impl Auth<'_> {
             target: target.clone(),
             ..req.clone()
         };
-        if self.verify(&shown, &user, &pass) {
-            Outcome::User { user, target }
-        } else {
-            log::info!("{}: URL authentication failed for user {user:?}", req.peer);
-            Outcome::Refuse(self.unauthorized())
+        match self.attempt(&shown, &user, &pass) {
+            Ok(true) => Outcome::User { user, target },
+            Ok(false) => {
+                log::info!("{}: URL authentication failed for user {user:?}", req.peer);
+                Outcome::Refuse(self.unauthorized())
+            }
+            Err(r) => Outcome::Refuse(r),
         }
     }
 
@@ -253,14 +296,16 @@ impl Auth<'_> {
         if let Err(r) = self.check_len(user, pass) {
             return Some(Outcome::Refuse(r));
         }
-        Some(if self.verify(req, user, pass) {
-            Outcome::User {
+        Some(match self.attempt(req, user, pass) {
+            Ok(true) => Outcome::User {
                 user: user.to_string(),
                 target: req.target.clone(),
+            },
+            Ok(false) => {
+                log::info!("{}: Basic authentication failed for user {user:?}", req.peer);
+                Outcome::Refuse(self.unauthorized())
             }
-        } else {
-            log::info!("{}: Basic authentication failed for user {user:?}", req.peer);
-            Outcome::Refuse(self.unauthorized())
+            Err(r) => Outcome::Refuse(r),
         })
     }
 }

@@ -6,8 +6,10 @@
 //! - **Session**: a plain HTTP `GET /sgc/req/auth/session/<user>/<password>` returns a token
 //!   (`200`, the token as the body); the WebSocket is then opened at
 //!   `/sgc/auth/session/<token>[/rest]`. Tokens are UUID v4 (122 random bits from the OS),
-//!   single use by default, expire after [`AuthConfig::session_ttl`], and at most
-//!   [`AuthConfig::max_sessions`] exist (the oldest is evicted first).
+//!   single use by default, expire after [`AuthConfig::session_ttl`]; at most
+//!   [`AuthConfig::max_sessions_per_user`] per user (more: `429`) and
+//!   [`AuthConfig::max_sessions`] in all (more: `503`) are alive at once. A live token is never
+//!   evicted to make room.
 //!
 //! Credentials are checked against [`AuthConfig::users`] (compared in constant time), then,
 //! for a user not in the list, against the hook set with [`crate::Server::on_auth`].
@@ -16,15 +18,27 @@
 //! credential segments (`/sgc/auth/url/ann/secret/room/1` → `/room/1`; nothing → `/`), with the
 //! query kept. Hooks and logs never see the password or the token.
 //!
+//! **Throttling**: failed logins (Basic, URL, and the session endpoint) are counted per client
+//! address and per user name. After [`AuthConfig::max_failures`] within
+//! [`AuthConfig::failure_window`], the address (or the user) is locked out for
+//! [`AuthConfig::lockout`]: its attempts get `429 Too Many Requests` with `Retry-After`,
+//! without the password being compared. Other addresses and users are unaffected; a success
+//! resets the counts of its address and user. The counts live in a fixed table of
+//! [`AuthConfig::max_tracked`] entries (under 100 bytes each: under 1 MB at the default),
+//! keyed by a hash, the entry that failed least recently overwritten when it is full. IPv6
+//! addresses are counted per /64.
+//!
 //! **Security**: URL and Session credentials travel in the request URL, which proxies and
 //! servers tend to log: use them over TLS only. Basic credentials are merely base64-encoded:
 //! TLS again.
 
 mod check;
 mod sessions;
+mod throttle;
 
 pub(crate) use check::{Auth, Outcome};
 pub(crate) use sessions::Sessions;
+pub(crate) use throttle::Throttle;
 
 use std::time::Duration;
 
@@ -56,12 +70,30 @@ pub struct AuthConfig {
     pub realm: String,
     /// Lifetime of a session token. Default 60 s.
     pub session_ttl: Duration,
-    /// Most session tokens alive at once; the oldest is evicted beyond it. Default 10 000.
+    /// Most session tokens alive at once, all users together; beyond it the session endpoint
+    /// answers `503` with `Retry-After` (no live token is evicted). Default 10 000.
     pub max_sessions: usize,
+    /// Most session tokens alive at once for one user; beyond it the session endpoint answers
+    /// `429` with `Retry-After`. Default 16.
+    pub max_sessions_per_user: usize,
     /// A token can be used once (default `true`); `false` lets it be reused until it expires.
     pub single_use_sessions: bool,
     /// Longest user name or password accepted, in bytes. Default 256; longer gets 400.
     pub max_credential_len: usize,
+    /// Failed logins (per client address, and per user name) within
+    /// [`AuthConfig::failure_window`] that lock it out for [`AuthConfig::lockout`]. Default 5;
+    /// `0` turns throttling off.
+    pub max_failures: u32,
+    /// The window in which failures are counted: a count older than this starts again.
+    /// Default 60 s.
+    pub failure_window: Duration,
+    /// How long a locked-out address or user gets `429` (with `Retry-After`), its passwords
+    /// not compared. Default 60 s.
+    pub lockout: Duration,
+    /// Most addresses and user names whose failures are remembered at once (a fixed table,
+    /// under 100 bytes an entry; full, it forgets the entry that failed least recently).
+    /// Default 10 000 (under 1 MB).
+    pub max_tracked: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -79,6 +111,13 @@ impl std::fmt::Debug for AuthConfig {
             .field("allow_non_auth", &self.allow_non_auth)
             .field("session_ttl", &self.session_ttl)
             .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("single_use_sessions", &self.single_use_sessions)
+            .field("max_credential_len", &self.max_credential_len)
+            .field("max_failures", &self.max_failures)
+            .field("failure_window", &self.failure_window)
+            .field("lockout", &self.lockout)
+            .field("max_tracked", &self.max_tracked)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +136,11 @@ impl Default for AuthConfig {
             max_sessions: 10_000,
             single_use_sessions: true,
             max_credential_len: 256,
+            max_sessions_per_user: 16,
+            max_failures: 5,
+            failure_window: Duration::from_secs(60),
+            lockout: Duration::from_secs(60),
+            max_tracked: 10_000,
         }
     }
 }
@@ -160,6 +204,36 @@ impl AuthConfig {
     /// Sets [`AuthConfig::max_sessions`].
     pub fn max_sessions(mut self, v: usize) -> Self {
         self.max_sessions = v;
+        self
+    }
+
+    /// Sets [`AuthConfig::max_sessions_per_user`].
+    pub fn max_sessions_per_user(mut self, v: usize) -> Self {
+        self.max_sessions_per_user = v;
+        self
+    }
+
+    /// Sets [`AuthConfig::max_failures`] (`0`: no throttling).
+    pub fn max_failures(mut self, v: u32) -> Self {
+        self.max_failures = v;
+        self
+    }
+
+    /// Sets [`AuthConfig::failure_window`].
+    pub fn failure_window(mut self, v: Duration) -> Self {
+        self.failure_window = v;
+        self
+    }
+
+    /// Sets [`AuthConfig::lockout`].
+    pub fn lockout(mut self, v: Duration) -> Self {
+        self.lockout = v;
+        self
+    }
+
+    /// Sets [`AuthConfig::max_tracked`].
+    pub fn max_tracked(mut self, v: usize) -> Self {
+        self.max_tracked = v;
         self
     }
 

@@ -22,7 +22,7 @@ use syncws_protocol::Decoder;
 pub(crate) use hooks::Hooks;
 pub(crate) use refuse::{linger_close, over_capacity, Busy};
 
-use crate::auth::{Auth, Sessions};
+use crate::auth::{Auth, Sessions, Throttle};
 use crate::connection::{Connection, Context};
 use crate::http::Request;
 use head::{read_head, NoHead};
@@ -33,6 +33,7 @@ pub(crate) struct Gate {
     pub(crate) ctx: Arc<Context>,
     pub(crate) hooks: Hooks,
     pub(crate) sessions: Sessions,
+    pub(crate) throttle: Throttle,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<crate::tls::TlsAcceptor>>,
 }
@@ -43,6 +44,7 @@ impl Gate {
             cfg: &self.ctx.config.auth,
             hook: self.hooks.auth.as_deref(),
             sessions: &self.sessions,
+            throttle: &self.throttle,
             now: Instant::now(),
         }
     }

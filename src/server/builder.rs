@@ -144,6 +144,7 @@ impl Server {
                 ctx: ctx.clone(),
                 hooks: self.hooks.clone(),
                 sessions: Default::default(),
+                throttle: Default::default(),
                 #[cfg(feature = "tls")]
                 tls,
             },
