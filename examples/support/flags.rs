@@ -231,11 +231,40 @@ impl<X> Args<X> {
                 users: Vec::new(),
                 users_file: None,
                 allow_non_auth: false,
+                auth_limits: AuthLimits::default(),
                 #[cfg(feature = "tls")]
                 tls: (None, None, None),
             },
             own,
         }
+    }
+}
+
+/// `--auth-max-failures`, `--auth-lockout`, `--max-tokens-per-user`: applied to the
+/// `AuthConfig` that `--auth` makes.
+#[derive(Default)]
+struct AuthLimits {
+    max_failures: Option<u32>,
+    lockout: Option<Duration>,
+    tokens_per_user: Option<usize>,
+}
+
+impl AuthLimits {
+    fn given(&self) -> bool {
+        self.max_failures.is_some() || self.lockout.is_some() || self.tokens_per_user.is_some()
+    }
+
+    fn apply(&self, mut auth: AuthConfig) -> AuthConfig {
+        if let Some(n) = self.max_failures {
+            auth = auth.max_failures(n);
+        }
+        if let Some(t) = self.lockout {
+            auth = auth.lockout(t);
+        }
+        if let Some(n) = self.tokens_per_user {
+            auth = auth.max_sessions_per_user(n);
+        }
+        auth
     }
 }
 
@@ -249,6 +278,7 @@ pub(crate) struct ServerArgs {
     users: Vec<(String, Option<String>)>,
     users_file: Option<String>,
     allow_non_auth: bool,
+    auth_limits: AuthLimits,
     /// `--tls-cert`, `--tls-key`, `--tls-chain`.
     #[cfg(feature = "tls")]
     tls: (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>),
@@ -279,10 +309,14 @@ impl ServerArgs {
                         .users_from_lines(&text)
                         .map_err(|e| format!("--users {file}: {e}"))?;
                 }
-                config.auth = auth.allow_non_auth(self.allow_non_auth);
+                config.auth = self.auth_limits.apply(auth.allow_non_auth(self.allow_non_auth));
             }
-            None if !self.users.is_empty() || self.users_file.is_some() || self.allow_non_auth => {
-                return Err("--user, --users and --allow-non-auth need --auth".into());
+            None if !self.users.is_empty()
+                || self.users_file.is_some()
+                || self.allow_non_auth
+                || self.auth_limits.given() =>
+            {
+                return Err("--user, --users, --allow-non-auth and the auth limits need --auth".into());
             }
             None => {}
         }
@@ -655,6 +689,27 @@ impl<X> Cli<Args<X>> {
                     a.server.allow_non_auth = true;
                     Ok(())
                 },
+            )
+            .flag(
+                "auth-max-failures",
+                "N",
+                d.auth.max_failures,
+                "failed logins from one address (or for one user) that lock it out; 0 = off",
+                |a, v| number(v).map(|n| a.server.auth_limits.max_failures = Some(n)),
+            )
+            .flag(
+                "auth-lockout",
+                "SECS",
+                secs_shown(d.auth.lockout),
+                "how long a locked-out address or user gets 429",
+                |a, v| secs(v).map(|t| a.server.auth_limits.lockout = Some(t)),
+            )
+            .flag(
+                "max-tokens-per-user",
+                "N",
+                d.auth.max_sessions_per_user,
+                "live session tokens one user may hold; more get 429",
+                |a, v| number(v).map(|n| a.server.auth_limits.tokens_per_user = Some(n)),
             )
             .heading(if cfg!(feature = "tls") {
                 "TLS (wss://)"
