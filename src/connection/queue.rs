@@ -329,25 +329,33 @@ impl Queue {
         };
         let mut rest = Queue::new(self.budget.clone());
         if keep > 0 {
-            // The rest of one frame is in the first chunk or two (an owned buffer holds whole
-            // frames; a shared chunk is one frame).
-            let mut need = keep;
-            let mut parts: Vec<&[u8]> = Vec::new();
-            let mut first = true;
-            for c in &self.chunks {
-                let b = if first { &c.bytes()[self.head..] } else { c.bytes() };
-                first = false;
-                let take = need.min(b.len());
-                parts.push(&b[..take]);
-                need -= take;
-                if need == 0 {
-                    break;
+            match self.chunks.front() {
+                // A shared chunk is one frame: keep the reference (the bytes stay shared).
+                Some(Chunk::Shared(f, from)) => {
+                    let _ = rest.push_shared(f, from + self.head, true);
                 }
+                _ => rest.copy_front(self, keep),
             }
-            let _ = rest.push_owned(&parts, true);
             rest.mark_front_begun();
         }
         *self = rest;
+    }
+
+    /// Copies the first `keep` unwritten bytes of `from` (the rest of its front frame, in its
+    /// first owned chunk or two) into this queue.
+    fn copy_front(&mut self, from: &Queue, keep: usize) {
+        let mut need = keep;
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for (i, c) in from.chunks.iter().enumerate() {
+            let b = if i == 0 { &c.bytes()[from.head..] } else { c.bytes() };
+            let take = need.min(b.len());
+            parts.push(&b[..take]);
+            need -= take;
+            if need == 0 {
+                break;
+            }
+        }
+        let _ = self.push_owned(&parts, true);
     }
 
     /// Forgets everything queued.
@@ -498,15 +506,21 @@ mod tests {
     }
 
     #[test]
-    fn keep_front_frame_inside_a_shared_frame() {
+    fn keep_front_frame_inside_a_shared_frame_keeps_it_shared() {
         let b = budget(1 << 20);
-        let mut q = Queue::new(b.clone());
-        let f = SharedFrame::new(b"0123456789".to_vec(), b.clone());
-        q.push_shared(&f, 0, false).unwrap();
-        q.push_owned(&[b"zz"], false).unwrap();
-        q.advance(3);
-        q.keep_front_frame();
-        assert_eq!(all(&q), b"3456789");
+        let f = SharedFrame::new(vec![7u8; 1000], b.clone());
+        let mut queues: Vec<Queue> = (0..50).map(|_| Queue::new(b.clone())).collect();
+        for q in &mut queues {
+            q.push_shared(&f, 0, false).unwrap();
+            q.push_owned(&[b"zz"], false).unwrap();
+            q.advance(3);
+            q.keep_front_frame();
+            assert_eq!(q.len(), 997);
+        }
+        assert_eq!(b.used(), 1000, "50 aborted queues still hold one copy");
+        drop(f);
+        queues.clear();
+        assert_eq!(b.used(), 0);
     }
 
     #[test]
