@@ -543,7 +543,11 @@ impl RawFrame {
 /// Sends `request` on a new socket and reads the response head only (the socket stays open);
 /// returns it with the socket as a raw client (holding any bytes that followed the head).
 pub(crate) fn raw_upgrade(addr: SocketAddr, request: &str) -> (RawResponse, RawClient) {
-    let mut sock = tcp(addr);
+    raw_upgrade_on(tcp(addr), request)
+}
+
+/// [`raw_upgrade`] on a socket already connected (e.g. one from [`tcp_small_rcvbuf`]).
+pub(crate) fn raw_upgrade_on(mut sock: TcpStream, request: &str) -> (RawResponse, RawClient) {
     sock.write_all(request.as_bytes()).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -655,5 +659,40 @@ impl RawClient {
     /// Reads until the server ends the connection (EOF or reset); panics on a read timeout.
     pub(crate) fn expect_eof(&mut self) {
         while self.try_read_frame().is_some() {}
+    }
+}
+
+/// Opens a TCP socket to `addr` whose receive buffer is limited to about `rcvbuf` bytes (set
+/// before it connects, so the window is small from the start): a client that does not read
+/// stops the server's writes after little data. Timeouts as in [`tcp`].
+pub(crate) fn tcp_small_rcvbuf(addr: SocketAddr, rcvbuf: usize) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket(family, SocketType::STREAM, None).expect("socket");
+    rustix::net::sockopt::set_socket_recv_buffer_size(&fd, rcvbuf).expect("SO_RCVBUF");
+    rustix::net::connect(&fd, &addr).expect("tcp connect");
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// A raw client past the upgrade whose socket has a small receive buffer (see
+/// [`tcp_small_rcvbuf`]): what a client that stops reading looks like to the server.
+pub(crate) fn raw_connect_small(addr: SocketAddr, path: &str, rcvbuf: usize) -> RawClient {
+    let (resp, client) = raw_upgrade_on(tcp_small_rcvbuf(addr, rcvbuf), &upgrade_request(path, ""));
+    assert_eq!(resp.status, 101, "handshake refused: {}", resp.head);
+    client
+}
+
+impl RawClient {
+    /// Bytes received but not yet part of a complete frame (a truncated frame at EOF).
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.buf.len()
     }
 }
