@@ -41,8 +41,8 @@ pub struct StatsSnapshot {
     pub handler_panics: u64,
     /// Upgrade requests refused (bad request, hook rejection, over capacity).
     pub rejected_handshakes: u64,
-    /// Bytes waiting in all outbound queues now (a broadcast frame counted once); bounded by
-    /// `ServerConfig::outbound_budget`.
+    /// Bytes held by all outbound queues now (a broadcast frame counted once; a queue's copy
+    /// buffer counted whole until it is freed); bounded by `ServerConfig::outbound_budget`.
     pub outbound_queued_bytes: u64,
     /// Bytes held for reading now (read buffers, partial messages); bounded by
     /// `ServerConfig::inbound_budget`.

@@ -216,19 +216,15 @@ fn broadcast_to_non_readers_is_held_once_and_dropped_after_write_timeout() {
     // The deadline is 2 s without progress; all 100 within a generous bound of it.
     assert!(dropped_in < Duration::from_secs(12), "{dropped_in:?}");
     assert_eq!(m.stats().outbound_queued_bytes, 0);
-    // (What the aborts themselves hold: see the ignored test below.)
+    // (What the aborts themselves hold: see the next test.)
     drop(clients);
 }
 
-/// Library bug (ignored until fixed): when non-readers are aborted (here by the write
-/// deadline) while a broadcast frame is partly on their wire, each connection copies the
-/// unwritten rest of that shared frame into a buffer of its own (`Queue::keep_front_frame`,
-/// charged with `force_take`), so the memory the sharing saved comes back at once: 20
-/// connections x ~6 MiB for one 8 MiB broadcast, far past `outbound_budget`. Expected: the
-/// rest stays a reference to the shared frame (about 8 MiB held, within the budget).
+/// When non-readers are aborted (here by the write deadline) while a broadcast frame is
+/// partly on their wire, each keeps the rest of that frame (so its close frame follows a whole
+/// frame) as a reference to the one shared copy: about one frame is held, within
+/// `outbound_budget`, not one copy per aborted connection.
 #[test]
-#[ignore = "library bug: an abort copies the unwritten rest of a shared broadcast frame into every \
-            aborted queue (N x frame size, past outbound_budget)"]
 fn aborting_non_readers_keeps_a_broadcast_frame_shared() {
     let _g = serial();
     const CLIENTS: usize = 20;

@@ -347,7 +347,11 @@ impl Queue {
         let mut need = keep;
         let mut parts: Vec<&[u8]> = Vec::new();
         for (i, c) in from.chunks.iter().enumerate() {
-            let b = if i == 0 { &c.bytes()[from.head..] } else { c.bytes() };
+            let b = if i == 0 {
+                &c.bytes()[from.head..]
+            } else {
+                c.bytes()
+            };
             let take = need.min(b.len());
             parts.push(&b[..take]);
             need -= take;
