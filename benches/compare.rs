@@ -113,7 +113,8 @@ mod servers {
 
     fn syncws(inline: bool, broadcast: bool) -> ! {
         let b: Bcast = Arc::new(OnceLock::new());
-        let server = Server::new(ServerConfig::new(([127, 0, 0, 1], 0)));
+        // Every client is on one address here: the per-address cap must not be the limit.
+        let server = Server::new(ServerConfig::new(([127, 0, 0, 1], 0)).max_connections_per_ip(100_000));
         let handle = if inline {
             server.start_inline(InlineEcho(b.clone()))
         } else {
@@ -262,7 +263,13 @@ impl Proc {
         let mut cmd = match (kind, echo_bin, broadcast) {
             (Kind::Async | Kind::Inline, Some(bin), false) => {
                 let mut c = Command::new(bin);
-                c.args(["--addr", "127.0.0.1:0", "--notify"]);
+                c.args([
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--max-connections-per-ip",
+                    "100000",
+                    "--notify",
+                ]);
                 c.arg(if kind == Kind::Async { "async" } else { "inline" });
                 c
             }

@@ -130,9 +130,11 @@ mod server {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000);
+        // Every client is on one address here: the per-address cap must not be the limit.
         let cfg = ServerConfig::new(([127, 0, 0, 1], 0))
             .max_connections(conns + 1000)
             .max_handshakes(conns + 1000)
+            .max_connections_per_ip(conns + 1000)
             .backlog(4096);
         let echo_drops = Arc::new(Drops::default());
         let storm_drops = Arc::new(Drops::default());

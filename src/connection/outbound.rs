@@ -192,6 +192,12 @@ impl Connection {
         self.out().queue.len()
     }
 
+    /// The bytes queued, or `None` once the connection is aborted or failed (one lock).
+    pub(crate) fn queued_unless_dead(&self) -> Option<usize> {
+        let out = self.out();
+        (!out.close.is_dead()).then(|| out.queue.len())
+    }
+
     /// What to report as this connection's end (see `CloseState::disconnect`).
     pub(crate) fn disconnect_info(&self, dropped: &str) -> Disconnect {
         self.out().close.disconnect(dropped)

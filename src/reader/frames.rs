@@ -92,11 +92,11 @@ impl<'a> Reader<'a> {
     /// Do not read more from a client whose replies are piling up, nor from one that has
     /// been aborted.
     fn back_pressure(&self) -> Step {
-        if self.conn.is_dead() {
+        let Some(queued) = self.conn.queued_unless_dead() else {
             return Step::End("aborted".into());
-        }
+        };
         let max = self.conn.context().config.max_send_queue;
-        if self.conn.queued() > max / 2 && self.conn.wait_drained(max / 4).is_err() {
+        if queued > max / 2 && self.conn.wait_drained(max / 4).is_err() {
             return Step::End("write timeout".into());
         }
         Step::More

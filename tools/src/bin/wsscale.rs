@@ -162,9 +162,12 @@ fn server_main(args: Vec<String>) {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("syncws=info")).init();
     let (soft, hard) = raise_nofile(2 * max_connections as u64 + 64);
     eprintln!("wsscale server: RLIMIT_NOFILE soft {soft}, hard {hard}");
+    // Every client is on one address here: the per-address cap must not be the limit.
     let mut config = ServerConfig::new(addr)
         .heartbeat(HeartbeatConfig::new(interval, timeout))
-        .max_connections(max_connections);
+        .max_connections(max_connections)
+        .max_connections_per_ip(max_connections)
+        .max_handshakes(max_connections);
     if let Some(s) = stack {
         config = config.thread_stack_size(s);
     }
