@@ -919,3 +919,47 @@ fn messenger_pings_to_a_non_reader_stop_at_the_queue_limit() {
         assert_eq!((f.opcode, f.payload.len()), (OpCode::Ping, 125));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast of 1 MiB to 1,000 clients that do not read
+
+/// Once 1,000 non-readers' sockets are full, one more 1 MiB broadcast adds about 1 MiB of
+/// queued memory (one shared copy), not 1 GiB.
+#[test]
+fn broadcast_of_1_mib_to_1000_non_readers_adds_one_copy() {
+    let _g = serial();
+    const CLIENTS: usize = 1000;
+    let server = Server::new(config().max_connections_per_ip(2 * CLIENTS));
+    let srv = start_with(&server, Mode::Async, false);
+    let (clients, conns) = non_readers(&srv, CLIENTS, SMALL_RCVBUF);
+    let m = srv.messenger();
+    // Fill every socket so that what follows is queued, not taken by the kernel.
+    let filler = vec![0u8; 64 * KIB];
+    for _ in 0..200 {
+        if conns.iter().all(|c| c.queued_bytes() > 0) {
+            break;
+        }
+        m.broadcast_binary(&filler, None);
+    }
+    assert!(conns.iter().all(|c| c.queued_bytes() > 0), "sockets not full");
+    let before = m.stats().outbound_queued_bytes;
+    let rss0 = rss_kib();
+    assert_eq!(m.broadcast_binary(&vec![1u8; MIB], None), CLIENTS);
+    let added = m.stats().outbound_queued_bytes - before;
+    let rss_growth = rss_kib().saturating_sub(rss0);
+    eprintln!(
+        "1 MiB broadcast to {CLIENTS} full non-readers: +{:.2} MiB queued, RSS +{:.1} MiB",
+        mib(added),
+        rss_growth as f64 / 1024.0
+    );
+    assert!(
+        conns.iter().all(|c| c.queued_bytes() > MIB),
+        "every queue holds the frame"
+    );
+    assert!(
+        added <= (MIB + 64 * KIB) as u64,
+        "added {added} bytes for one 1 MiB frame"
+    );
+    assert!(rss_growth < 16 * 1024, "RSS grew {rss_growth} KiB");
+    drop(clients);
+}
