@@ -181,7 +181,8 @@ impl Decoder {
 
     /// Frees the buffers if nothing is in progress (no message, no buffered bytes); returns
     /// the bytes freed. For a connection gone quiet after a large message: the next read
-    /// starts again from `limits.read_chunk`.
+    /// starts again from `limits.read_chunk`. Call it between reads, not between
+    /// [`Decoder::read_buf`] and its [`Decoder::commit`].
     pub fn release_idle(&mut self) -> usize {
         if self.in_message() {
             return 0;
