@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use syncws_protocol::close::close_payload;
-use syncws_protocol::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use syncws_protocol::frame::{write_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
 use syncws_protocol::CloseCode;
 
 use super::close::{CloseState, Disconnect};
@@ -137,11 +137,12 @@ enum Wrote {
 
 /// Encodes a whole frame (for broadcasting).
 pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let mut hdr = [0u8; MAX_HEADER_LEN];
-    let hlen = FrameHeader::new(opcode, payload.len() as u64, None).encode(&mut hdr);
-    let mut frame = Vec::with_capacity(hlen + payload.len());
-    frame.extend_from_slice(&hdr[..hlen]);
-    frame.extend_from_slice(payload);
+    let mut frame = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
+    write_frame(
+        &mut frame,
+        FrameHeader::new(opcode, payload.len() as u64, None),
+        payload,
+    );
     frame
 }
 
@@ -293,9 +294,6 @@ impl Connection {
         let corked = may_cork && total <= CORK_MAX_FRAME && Cork::active();
         if !out.queue.is_empty() || corked {
             if self.enqueue(out, frame, 0, force).is_ok() {
-                if corked && out.queue.len() == total {
-                    out.last_progress = Instant::now();
-                }
                 if corked && !out.in_cork {
                     out.in_cork = true;
                     Cork::add(self.clone());
@@ -344,7 +342,6 @@ impl Connection {
         if written > 0 {
             out.queue.mark_front_begun();
         }
-        out.last_progress = Instant::now();
         if over {
             Wrote::OverBudget
         } else {
@@ -352,14 +349,21 @@ impl Connection {
         }
     }
 
+    /// Queues `frame` from byte `from` on. A queue that was empty starts its write-progress
+    /// clock now.
     fn enqueue(&self, out: &mut Out, frame: Frame<'_>, from: usize, force: bool) -> Result<(), ()> {
-        match frame {
+        let was_empty = out.queue.is_empty();
+        let r = match frame {
             Frame::Parts(..) => {
                 let (rest, n) = skip_written(frame.parts(), from);
                 out.queue.push_owned(&rest[..n], force)
             }
             Frame::Shared(f) => out.queue.push_shared(f, from, force),
+        };
+        if was_empty && r.is_ok() {
+            out.last_progress = Instant::now();
         }
+        r
     }
 
     /// TLS: the first bytes of a frame go to rustls at once when nothing waits; the rest is
@@ -649,7 +653,6 @@ impl Connection {
         }
         out.queue.keep_front_frame();
         let _ = out.queue.push_owned(&[&close_frame(code, reason)], true);
-        out.last_progress = Instant::now();
         match self.flush_locked(&mut out) {
             Ok(false) => {
                 out.shut_at = Some(Instant::now() + ABORT_GRACE);

@@ -46,6 +46,18 @@ impl ReadClock {
         }
     }
 
+    /// Whether [`ReadClock::before_read`] has anything to do: a message in progress, large
+    /// buffers held, or a deadline of either still running. When not, the socket has the
+    /// idle timeout already (the last call that stopped the deadlines set it back).
+    pub(crate) fn needs_clock(&self, in_message: bool, holds_big: bool) -> bool {
+        in_message || holds_big || self.started.is_some() || self.release_at.is_some()
+    }
+
+    /// Whether a message deadline is running (so data arriving must be checked against it).
+    pub(crate) fn message_timed(&self) -> bool {
+        self.started.is_some() && self.message.is_some()
+    }
+
     /// Before a read at `now`: is a message in progress, are large buffers held while
     /// quiet? Returns the socket's new timeout when it must change.
     pub(crate) fn before_read(
@@ -168,6 +180,29 @@ mod tests {
         );
         // Not while a message is in progress (its buffers are in use).
         assert_eq!(c.before_read(t0, true, true), None);
+    }
+
+    #[test]
+    fn the_clock_is_needed_only_while_a_deadline_runs() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(Some(10 * S), Some(60 * S), Some(10 * S));
+        assert!(
+            !c.needs_clock(false, false),
+            "between messages: the idle timeout is set"
+        );
+        assert!(c.needs_clock(true, false) && c.needs_clock(false, true));
+        c.before_read(t0, true, false);
+        assert!(c.message_timed());
+        assert!(
+            c.needs_clock(false, false),
+            "the message just ended: reset the timeout"
+        );
+        assert_eq!(
+            c.before_read(t0 + S, false, false),
+            None,
+            "back to the idle timeout"
+        );
+        assert!(!c.needs_clock(false, false) && !c.message_timed());
     }
 
     #[test]

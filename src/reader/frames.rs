@@ -108,10 +108,10 @@ impl<'a> Reader<'a> {
     fn charge_memory(&mut self) -> Step {
         let inbound = &self.conn.context().inbound;
         let cap = self.decoder.capacity();
-        if cap > self.charged {
-            inbound.force_take(cap - self.charged);
-        } else {
-            inbound.give(self.charged - cap);
+        match cap.cmp(&self.charged) {
+            std::cmp::Ordering::Greater => inbound.force_take(cap - self.charged),
+            std::cmp::Ordering::Less => inbound.give(self.charged - cap),
+            std::cmp::Ordering::Equal => {}
         }
         self.charged = cap;
         if inbound.used() <= inbound.limit() {
@@ -135,10 +135,13 @@ impl<'a> Reader<'a> {
     /// One read from the socket into the decoder, under the reader's deadlines.
     fn read_more(&mut self) -> Step {
         let holds_big = self.decoder.capacity() > RELEASE_ABOVE;
-        let now = Instant::now();
-        if let Some(t) = self.clock.before_read(now, self.decoder.in_message(), holds_big) {
-            if self.conn.socket().set_read_timeout(t).is_err() {
-                return Step::End("cannot set the read timeout".into());
+        let in_message = self.decoder.in_message();
+        // Between small messages no deadline but the idle one is running: no clock read.
+        if self.clock.needs_clock(in_message, holds_big) {
+            if let Some(t) = self.clock.before_read(Instant::now(), in_message, holds_big) {
+                if self.conn.socket().set_read_timeout(t).is_err() {
+                    return Step::End("cannot set the read timeout".into());
+                }
             }
         }
         let buf = self.decoder.read_buf();
@@ -153,7 +156,7 @@ impl<'a> Reader<'a> {
             Ok(0) => Step::End("connection closed without a close frame".into()),
             Ok(n) => {
                 self.decoder.commit(n);
-                if self.clock.message_overdue(Instant::now()) {
+                if self.clock.message_timed() && self.clock.message_overdue(Instant::now()) {
                     return self.message_timeout();
                 }
                 Step::More
