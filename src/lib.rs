@@ -147,7 +147,7 @@
 //! | room | what it holds |
 //! |---|---|
 //! | `platform` | every OS call std lacks: non-blocking send, `poll`, waker, accept errors |
-//! | `error`, `http`, `stats` | vocabulary: errors, requests and responses, counters |
+//! | `error`, `http`, `stats`, `addr` | vocabulary: errors, requests and responses, counters, client addresses as the limits count them |
 //! | `auth` | Basic / URL / Session checks, session tokens |
 //! | `config` | [`ServerConfig`] and its parts |
 //! | `tls` | [`TlsConfig`] from PEM files, the TLS handshake |
@@ -173,6 +173,7 @@
 #[cfg(not(unix))]
 compile_error!("syncws supports Unix targets only (Linux, macOS, the BSDs): its outbound path uses poll() and MSG_DONTWAIT through rustix; see src/platform.rs");
 
+mod addr;
 mod auth;
 mod config;
 mod connection;

@@ -15,8 +15,9 @@
 //! failed least recently: a flood of more than `max_tracked` distinct addresses and names
 //! within a lockout can make the server forget the oldest counts, never grow the table.
 //!
-//! Addresses: IPv4 per address; IPv6 per /64 (one subscriber's allocation), an IPv4-mapped
-//! IPv6 address as its IPv4 address.
+//! Addresses count as the per-address limits count them (`addr.rs`): IPv4 per address, IPv6
+//! per `ServerConfig::ipv6_prefix` (/64 by default), an IPv4-mapped IPv6 address as its IPv4
+//! address.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::AuthConfig;
+use crate::addr::IpKey;
 
 /// The count of one address or user name.
 #[derive(Debug, Clone, Copy)]
@@ -85,22 +87,30 @@ impl Table {
 }
 
 /// Failed-login counts for one server run.
-#[derive(Default)]
 pub(crate) struct Throttle {
     hasher: RandomState,
     table: Mutex<Table>,
+    /// IPv6 addresses count by this prefix (`ServerConfig::ipv6_prefix`).
+    ipv6_prefix: u8,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new(64)
+    }
 }
 
 impl Throttle {
-    fn ip_key(&self, ip: IpAddr) -> u64 {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        match ip {
-            IpAddr::V4(v4) => self.hasher.hash_one((0u8, v4.octets())),
-            IpAddr::V6(v6) => self.hasher.hash_one((1u8, &v6.octets()[..8])),
+    pub(crate) fn new(ipv6_prefix: u8) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            table: Mutex::default(),
+            ipv6_prefix,
         }
+    }
+
+    fn ip_key(&self, ip: IpAddr) -> u64 {
+        self.hasher.hash_one((0u8, IpKey::new(ip, self.ipv6_prefix)))
     }
 
     fn user_key(&self, user: &str) -> u64 {

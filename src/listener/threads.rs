@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::per_ip::{IpKey, Refusal};
+use super::per_ip::Refusal;
 use super::Intake;
+use crate::addr::IpKey;
 use crate::config::ServerConfig;
 use crate::handshake::{over_capacity, Busy};
 

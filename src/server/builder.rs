@@ -144,7 +144,7 @@ impl Server {
                 ctx: ctx.clone(),
                 hooks: self.hooks.clone(),
                 sessions: Default::default(),
-                throttle: Default::default(),
+                throttle: crate::auth::Throttle::new(self.config.ipv6_prefix),
                 #[cfg(feature = "tls")]
                 tls,
             },
