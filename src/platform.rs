@@ -1,7 +1,8 @@
 //! Every call into the operating system that the standard library does not offer portably:
 //! non-blocking sends (`MSG_DONTWAIT`, `sendmsg`), `poll`, a listener with a chosen backlog,
-//! shutting a listener down from another thread, and reading accept errors. A port to another
-//! platform replaces this file.
+//! shutting a listener down from another thread, reading accept errors, and blocking socket
+//! I/O bounded by a deadline as a whole (`Deadline`). A port to another platform replaces
+//! this file.
 //!
 //! Lowest room of the crate: it imports nothing from the rest of it.
 
@@ -9,7 +10,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -191,6 +192,51 @@ pub(crate) fn classify_accept_error(e: &io::Error) -> AcceptError {
     }
 }
 
+/// Socket I/O under a deadline: a call made of many reads or writes (rustls' `complete_io`,
+/// `write_all`) is bounded as a whole, not per system call, because the socket's timeout is
+/// re-armed before every read and every write to what is left, and `TimedOut` is returned
+/// once the deadline has passed. Without it a client sending (or reading) one byte every few
+/// seconds could hold a thread for ever.
+#[derive(Debug)]
+pub(crate) struct Deadline<'a> {
+    sock: &'a TcpStream,
+    by: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    /// I/O on `sock` that must end by `by`.
+    pub(crate) fn new(sock: &'a TcpStream, by: Instant) -> Self {
+        Self { sock, by }
+    }
+
+    /// What is left until the deadline; `TimedOut` once it has passed.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.by.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.set_read_timeout(Some(self.left()?))?;
+        (&*self.sock).read(buf)
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.set_write_timeout(Some(self.left()?))?;
+        (&*self.sock).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +307,36 @@ mod tests {
         assert_eq!(classify_accept_error(&e), AcceptError::Exhausted);
         let e = io::Error::from_raw_os_error(Errno::INVAL.raw_os_error());
         assert_eq!(classify_accept_error(&e), AcceptError::Fatal);
+    }
+
+    #[test]
+    fn trickled_reads_end_at_the_deadline() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        let t0 = Instant::now();
+        let mut io = Deadline::new(&server, t0 + Duration::from_millis(300));
+        let writer = std::thread::spawn(move || {
+            // One byte every 50 ms for 1.5 s: each read succeeds well within its timeout.
+            for _ in 0..30 {
+                if client.write_all(b"x").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let mut b = [0u8; 1];
+        let err = loop {
+            if let Err(e) = io.read(&mut b) {
+                break e;
+            }
+        };
+        assert!(
+            matches!(err.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock),
+            "{err}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        drop(server);
+        writer.join().unwrap();
     }
 }

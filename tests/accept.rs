@@ -239,3 +239,58 @@ fn the_configured_backlog_is_in_force_after_a_rebind_too() {
     drop(ws);
     srv.stop();
 }
+
+/// A client that reads a large plain-HTTP answer slowly (each write makes a little progress)
+/// cannot hold the connection thread and its handshake slot past `write_timeout`: the answer
+/// as a whole has that long. Seen through the one handshake slot it holds.
+#[test]
+fn a_slow_reader_of_a_large_page_is_cut_at_the_write_timeout() {
+    let page = vec![b'x'; 64 << 20];
+    let server = Server::new(
+        config()
+            .max_handshakes(1)
+            .max_connections(100)
+            .write_timeout(Duration::from_secs(1)),
+    )
+    .on_http(move |_| syncws::HttpResponse::new(200).body(page.clone()));
+    let srv = start(&server, Mode::Async);
+    let addr = srv.local_addr();
+    let mut slow = tcp_small_rcvbuf(addr, 4096);
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // Reads 64 KiB every 100 ms: every write the server makes gets somewhere, and the whole
+    // page would take over 100 s.
+    let reader = std::thread::spawn(move || {
+        let end = Instant::now() + TRICKLE_FOR;
+        let mut b = vec![0u8; 64 << 10];
+        while Instant::now() < end {
+            match slow.read(&mut b) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = tcp(addr);
+    let r = read_http_response_to_end(&mut second);
+    assert_eq!(
+        r.status, 503,
+        "the slow reader holds the only handshake slot: {}",
+        r.head
+    );
+    let t0 = Instant::now();
+    loop {
+        let (resp, _c) = raw_upgrade(addr, &upgrade_request("/", ""));
+        if resp.status == 101 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < CUT_BY,
+            "the slot was still held after {:?}",
+            t0.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(reader);
+    srv.stop();
+}

@@ -1,9 +1,8 @@
 //! Reading the request head: bounded in size (`max_handshake_bytes`, `max_headers`) and in
-//! time (the handshake deadline).
+//! time (the handshake deadline, which the stream's reads carry).
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use syncws_protocol::handshake::{parse_request, Request as ParsedRequest};
 use syncws_protocol::HandshakeError;
@@ -25,7 +24,6 @@ pub(crate) fn read_head(
     stream: &mut HsStream,
     cfg: &ServerConfig,
     peer: SocketAddr,
-    deadline: Instant,
 ) -> Result<(ParsedRequest, usize, Vec<u8>), NoHead> {
     let mut buf = Vec::with_capacity(1024);
     loop {
@@ -37,7 +35,6 @@ pub(crate) fn read_head(
         if buf.len() >= cfg.max_handshake_bytes {
             return Err(NoHead::Bad(HandshakeError::HeaderTooLarge));
         }
-        stream.read_until(deadline).map_err(|_| NoHead::Gone)?;
         // Read straight into the heap buffer: stack pages touched here would stay resident
         // for the connection's whole life.
         let old = buf.len();

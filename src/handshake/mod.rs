@@ -63,7 +63,7 @@ pub(crate) fn run(
     let cfg = &gate.ctx.config;
     let deadline = Instant::now() + cfg.handshake_timeout;
     let mut stream = open(gate, sock, peer, deadline)?;
-    let (req, used, buf) = match read_head(&mut stream, cfg, peer, deadline) {
+    let (req, used, buf) = match read_head(&mut stream, cfg, peer) {
         Ok(h) => h,
         Err(NoHead::Bad(e)) => return refuse::bad_request(&gate.ctx.stats, &mut stream, peer, &e),
         Err(NoHead::Gone) => return None,
@@ -77,18 +77,19 @@ pub(crate) fn run(
 
 /// The stream to read the request from: plain, or TLS after its handshake.
 fn open(gate: &Gate, sock: Arc<TcpStream>, peer: SocketAddr, deadline: Instant) -> Option<HsStream> {
+    let write_for = gate.ctx.config.write_timeout;
     #[cfg(feature = "tls")]
     if let Some(acc) = &gate.tls {
         return match acc.handshake(&sock, deadline) {
-            Ok(session) => Some(HsStream::Tls(sock, session)),
+            Ok(session) => Some(HsStream::tls(sock, session, deadline, write_for)),
             Err(e) => {
                 log::info!("{peer}: TLS handshake failed: {e}");
                 None
             }
         };
     }
-    let _ = (gate, peer, deadline);
-    Some(HsStream::Plain(sock))
+    let _ = peer;
+    Some(HsStream::plain(sock, deadline, write_for))
 }
 
 /// The request as hooks see it.

@@ -42,6 +42,5 @@ pub(crate) fn answer<T>(
     if req.method == "HEAD" {
         bytes.truncate(bytes.len() - resp.body.len());
     }
-    let _ = stream.sock().set_write_timeout(Some(cfg.write_timeout));
     refuse::respond(&mut stream, &bytes)
 }

@@ -24,8 +24,7 @@ pub(crate) fn bad_request<T>(
 ) -> Option<T> {
     log::info!("{peer}: upgrade refused: {e} ({})", e.http_status());
     stats.rejected();
-    let _ = stream.sock().set_write_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(&error_response(e));
+    let _ = stream.write_within(&error_response(e), Duration::from_secs(5));
     linger_close(stream.sock());
     None
 }

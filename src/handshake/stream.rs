@@ -1,92 +1,96 @@
 //! The byte stream during the handshake: plain TCP, or TLS with the session still owned by
 //! the connection's thread (it moves into the connection's outbound lock at the upgrade).
 //!
-//! A read is bounded as a whole by the socket's read timeout as it stands when the read
-//! begins ([`HsStream::read_until`] sets it to what is left of the handshake deadline before
-//! every read). Over plain TCP a read is one system call, which the timeout bounds. Over TLS
-//! one read may be many (rustls reads until a record is whole, a byte at a time if that is how
-//! it comes), so there the timeout becomes a deadline that every socket read and write under
-//! the call is held to ([`Deadline`]). A write over TLS is held the same way to the socket's
-//! write timeout; over plain TCP the write timeout bounds each system call of a write.
+//! Every read and write goes through [`Deadline`], so each is bounded as a whole however the
+//! bytes trickle: reads by the handshake's deadline (`handshake_timeout` from the accept),
+//! each answer written (a refusal, a page, the `101`) by `write_timeout` from its start.
+//! Over TLS one read may be many socket reads (rustls reads until a record is whole).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-#[cfg(feature = "tls")]
-use crate::tls::Deadline;
+use crate::platform::Deadline;
 
 /// See the module docs.
-pub(crate) enum HsStream {
-    Plain(Arc<TcpStream>),
+pub(crate) struct HsStream {
+    sock: Arc<TcpStream>,
     #[cfg(feature = "tls")]
-    Tls(Arc<TcpStream>, Box<rustls::ServerConnection>),
+    tls: Option<Box<rustls::ServerConnection>>,
+    /// The handshake's deadline: every read must end by then.
+    read_by: Instant,
+    /// How long writing one answer may take.
+    write_for: Duration,
 }
 
 impl HsStream {
-    pub(crate) fn sock(&self) -> &Arc<TcpStream> {
-        match self {
-            Self::Plain(s) => s,
+    /// Plain TCP, read until `read_by`, each answer written within `write_for`.
+    pub(crate) fn plain(sock: Arc<TcpStream>, read_by: Instant, write_for: Duration) -> Self {
+        Self {
+            sock,
             #[cfg(feature = "tls")]
-            Self::Tls(s, _) => s,
+            tls: None,
+            read_by,
+            write_for,
         }
+    }
+
+    /// TLS after its handshake.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(
+        sock: Arc<TcpStream>,
+        session: Box<rustls::ServerConnection>,
+        read_by: Instant,
+        write_for: Duration,
+    ) -> Self {
+        Self {
+            tls: Some(session),
+            ..Self::plain(sock, read_by, write_for)
+        }
+    }
+
+    pub(crate) fn sock(&self) -> &Arc<TcpStream> {
+        &self.sock
     }
 
     pub(crate) fn is_secure(&self) -> bool {
-        !matches!(self, Self::Plain(_))
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
-    /// Reads what has come (plaintext over TLS), by the socket's read timeout; see the
-    /// module docs.
+    /// Reads what has come (plaintext over TLS), by the handshake's deadline.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => (&**s).read(buf),
-            #[cfg(feature = "tls")]
-            Self::Tls(s, c) => match deadline_of(s.read_timeout()?) {
-                Some(by) => rustls::Stream::new(&mut **c, &mut Deadline::new(s, by)).read(buf),
-                None => rustls::Stream::new(&mut **c, &mut &**s).read(buf),
-            },
+        let mut io = Deadline::new(&self.sock, self.read_by);
+        #[cfg(feature = "tls")]
+        if let Some(c) = self.tls.as_mut() {
+            return rustls::Stream::new(&mut **c, &mut io).read(buf);
         }
+        io.read(buf)
     }
 
-    /// Writes all of `data` (encrypted over TLS), by the socket's write timeout; see the
-    /// module docs.
+    /// Writes all of `data` (encrypted over TLS) within `write_timeout`.
     pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => (&**s).write_all(data),
-            #[cfg(feature = "tls")]
-            Self::Tls(s, c) => match deadline_of(s.write_timeout()?) {
-                Some(by) => tls_write_all(c, &mut Deadline::new(s, by), data),
-                None => tls_write_all(c, &mut &**s, data),
-            },
-        }
+        self.write_within(data, self.write_for)
     }
 
-    /// Sets the socket's read timeout to what is left until `deadline`.
-    pub(crate) fn read_until(&self, deadline: Instant) -> io::Result<()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
+    /// Writes all of `data` (encrypted over TLS) within `limit`.
+    pub(crate) fn write_within(&mut self, data: &[u8], limit: Duration) -> io::Result<()> {
+        let mut io = Deadline::new(&self.sock, Instant::now() + limit);
+        #[cfg(feature = "tls")]
+        if let Some(c) = self.tls.as_mut() {
+            let mut st = rustls::Stream::new(&mut **c, &mut io);
+            st.write_all(data)?;
+            return st.flush();
         }
-        self.sock().set_read_timeout(Some(left))
+        io.write_all(data)
     }
-}
 
-/// When a call that begins now must end, given the socket's timeout (`None`: never).
-#[cfg(feature = "tls")]
-fn deadline_of(timeout: Option<std::time::Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
-}
-
-/// Encrypts `data` and writes it to `sock`, flushed.
-#[cfg(feature = "tls")]
-fn tls_write_all(
-    conn: &mut rustls::ServerConnection,
-    sock: &mut (impl Read + Write),
-    data: &[u8],
-) -> io::Result<()> {
-    let mut st = rustls::Stream::new(conn, sock);
-    st.write_all(data)?;
-    st.flush()
+    /// The TLS session, if there is one (it moves to the connection at the upgrade).
+    #[cfg(feature = "tls")]
+    pub(crate) fn into_session(self) -> Option<Box<rustls::ServerConnection>> {
+        self.tls
+    }
 }

@@ -49,7 +49,6 @@ pub(crate) fn upgrade(
     upgraded();
     let cfg = &gate.ctx.config;
     let sock = stream.sock().clone();
-    let _ = sock.set_write_timeout(Some(cfg.write_timeout));
     if let Err(e) = stream.write_all(&response) {
         log::debug!("{}: writing 101: {e}", request.peer);
         return None;
@@ -71,11 +70,12 @@ pub(crate) fn upgrade(
 
 /// The connection's outbound state, taking over the TLS session if there is one.
 fn outbound(stream: HsStream, budget: std::sync::Arc<Budget>) -> Outbound {
-    match stream {
-        HsStream::Plain(_) => Outbound::plain(budget),
-        #[cfg(feature = "tls")]
-        HsStream::Tls(_, session) => Outbound::tls(budget, session),
+    #[cfg(feature = "tls")]
+    if let Some(session) = stream.into_session() {
+        return Outbound::tls(budget, session);
     }
+    let _ = stream;
+    Outbound::plain(budget)
 }
 
 /// Adds the connection to the registry, unless the server began stopping after the 101 went

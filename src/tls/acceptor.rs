@@ -6,8 +6,9 @@ use std::net::TcpStream;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use super::{Deadline, TlsConfig};
+use super::TlsConfig;
 use crate::error::TlsError;
+use crate::platform::Deadline;
 
 /// The running server's TLS state: the current rustls configuration, replaceable at runtime.
 pub(crate) struct TlsAcceptor {

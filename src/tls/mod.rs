@@ -1,6 +1,6 @@
 //! TLS (wss://) with rustls and its `ring` crypto provider: the configuration from PEM files
-//! ([`TlsConfig`]), the server side of the TLS handshake (`TlsAcceptor`), and socket I/O for
-//! rustls under a deadline (`Deadline`, also used for the upgrade request over TLS).
+//! ([`TlsConfig`]) and the server side of the TLS handshake (`TlsAcceptor`, under the
+//! handshake deadline through `platform::Deadline`).
 //!
 //! `ring` builds with a C compiler only (no cmake, no Go, no NASM), which every machine that
 //! builds Rust has; TLS 1.2 and 1.3 are enabled, nothing older. How an established session is
@@ -8,10 +8,8 @@
 //! (`connection/tls_read.rs` and the outbound queue).
 
 mod acceptor;
-mod deadline;
 
 pub(crate) use acceptor::TlsAcceptor;
-pub(crate) use deadline::Deadline;
 
 use std::fs;
 use std::path::{Path, PathBuf};
