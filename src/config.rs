@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use syncws_protocol::deflate::DeflateConfig;
 use syncws_protocol::Limits;
 
 /// What happens when a connection's outbound queue is full (the client is not reading), or
@@ -188,6 +189,10 @@ pub struct ServerConfig {
     /// Set `TCP_NODELAY` on accepted sockets. Default `true` (WebSocket messages are
     /// latency-sensitive and already written whole).
     pub nodelay: bool,
+    /// permessage-deflate (RFC 7692): `None` (the default, as in sgcWebSockets and Node `ws`)
+    /// never negotiates it; `Some` accepts a client's offer with these settings. Memory per
+    /// connection and the choices behind the defaults are in the README's limits table.
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// Heartbeat settings (see [`ServerConfig::heartbeat`]).
@@ -276,6 +281,7 @@ impl Default for ServerConfig {
             auth: crate::auth::AuthConfig::default(),
             origins: OriginPolicy::default(),
             nodelay: true,
+            deflate: None,
         }
     }
 }
@@ -369,6 +375,8 @@ impl ServerConfig {
         auth: crate::auth::AuthConfig);
     setter!(/// Sets [`ServerConfig::origins`].
         origins: OriginPolicy);
+    setter!(/// Sets [`ServerConfig::deflate`].
+        deflate: Option<DeflateConfig>);
 
     /// Checks the configuration for values that cannot work.
     pub fn validate(&self) -> Result<(), crate::error::Error> {

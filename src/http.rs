@@ -27,6 +27,10 @@ pub struct Request {
     pub protocols: Vec<String>,
     /// Whether the request came over TLS.
     pub secure: bool,
+    /// The permessage-deflate parameters the server agrees to for this request's offer
+    /// (`Sec-WebSocket-Extensions`), or `None`: not enabled, not offered, or no acceptable
+    /// offer. The handshake hook can veto it with [`Accept::without_compression`].
+    pub deflate: Option<syncws_protocol::deflate::DeflateParams>,
 }
 
 impl Request {
@@ -110,6 +114,8 @@ pub struct Accept {
     pub protocol: Option<String>,
     /// Extra header fields for the 101 response.
     pub headers: Vec<(String, String)>,
+    /// Refuse permessage-deflate for this connection even when it was offered and enabled.
+    pub no_compression: bool,
 }
 
 impl Accept {
@@ -127,6 +133,12 @@ impl Accept {
     /// Adds a response header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Declines permessage-deflate for this connection (see [`Request::deflate`]).
+    pub fn without_compression(mut self) -> Self {
+        self.no_compression = true;
         self
     }
 }

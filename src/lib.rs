@@ -198,6 +198,7 @@ pub use error::{Error, Result, SendError, TlsError};
 pub use http::{Accept, HandshakeHook, HttpHook, HttpResponse, Request};
 pub use server::{ConnectionInfo, Messenger, Server, ServerHandle};
 pub use stats::StatsSnapshot;
+pub use syncws_protocol::deflate::{DeflateConfig, DeflateParams};
 pub use syncws_protocol::{CloseCode, Limits, ProtocolError};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

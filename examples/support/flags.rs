@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lexopt::Arg;
-use syncws::{AuthConfig, OverflowPolicy, Server, ServerConfig};
+use syncws::{AuthConfig, DeflateConfig, OverflowPolicy, Server, ServerConfig};
 
 /// Applies a flag's value (`""` for a switch) to the arguments being built.
 type Set<T> = fn(&mut T, &str) -> Result<(), String>;
@@ -232,6 +232,7 @@ impl<X> Args<X> {
                 users_file: None,
                 allow_non_auth: false,
                 auth_limits: AuthLimits::default(),
+                deflate: (false, false, DeflateConfig::default()),
                 #[cfg(feature = "tls")]
                 tls: (None, None, None),
             },
@@ -279,6 +280,8 @@ pub(crate) struct ServerArgs {
     users_file: Option<String>,
     allow_non_auth: bool,
     auth_limits: AuthLimits,
+    /// `--deflate`, whether a knob was given, and the knobs.
+    deflate: (bool, bool, DeflateConfig),
     /// `--tls-cert`, `--tls-key`, `--tls-chain`.
     #[cfg(feature = "tls")]
     tls: (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>),
@@ -289,6 +292,11 @@ impl ServerArgs {
     /// TLS. `Err` says which flags do not fit together.
     pub(crate) fn build(self) -> Result<(Server, bool), String> {
         let mut config = self.config;
+        match self.deflate {
+            (true, _, d) => config.deflate = Some(d),
+            (false, true, _) => return Err("the --deflate-... flags need --deflate".into()),
+            (false, false, _) => {}
+        }
         if self.heartbeat_timeout_given && !config.heartbeat.enabled {
             return Err("--heartbeat-timeout needs a --heartbeat-interval above 0".into());
         }
@@ -761,7 +769,92 @@ impl<X> Cli<Args<X>> {
                     no_tls()
                 },
             )
+            .deflate_flags()
     }
+
+    /// permessage-deflate: the switch and its knobs (`DeflateConfig`).
+    fn deflate_flags(self) -> Self {
+        let d = DeflateConfig::default();
+        self.heading("permessage-deflate (DeflateConfig)")
+            .switch(
+                "deflate",
+                "accept permessage-deflate when a client offers it (default: off)",
+                |a, _| {
+                    a.server.deflate.0 = true;
+                    Ok(())
+                },
+            )
+            .flag(
+                "deflate-level",
+                "0-9",
+                d.level,
+                "zlib compression level",
+                |a, v| knob(a, v, |d, n| d.level(n)),
+            )
+            .flag(
+                "deflate-threshold",
+                "BYTES",
+                d.threshold,
+                "messages shorter than this are sent uncompressed",
+                |a, v| knob(a, v, |d, n| d.threshold(n)),
+            )
+            .flag(
+                "deflate-server-window-bits",
+                "9-15",
+                d.server_max_window_bits,
+                "largest window the server compresses with",
+                |a, v| knob(a, v, |d, n| d.server_max_window_bits(n)),
+            )
+            .flag(
+                "deflate-client-window-bits",
+                "9-15",
+                d.client_max_window_bits,
+                "largest window asked of clients (each connection's inflater holds one)",
+                |a, v| knob(a, v, |d, n| d.client_max_window_bits(n)),
+            )
+            .flag(
+                "deflate-server-context",
+                "on|off",
+                if d.server_no_context_takeover { "off" } else { "on" },
+                "keep the window from message to message when sending (a compressor per connection; off: broadcasts compressed once)",
+                |a, v| knob(a, v, |d, on: OnOff| d.server_no_context_takeover(!on.0)),
+            )
+            .flag(
+                "deflate-client-context",
+                "on|off",
+                if d.client_no_context_takeover { "off" } else { "on" },
+                "let clients keep their window from message to message (off: asks them not to)",
+                |a, v| knob(a, v, |d, on: OnOff| d.client_no_context_takeover(!on.0)),
+            )
+    }
+}
+
+/// `on` or `off`.
+struct OnOff(bool);
+
+impl FromStr for OnOff {
+    type Err = String;
+    fn from_str(v: &str) -> Result<Self, String> {
+        match v {
+            "on" => Ok(Self(true)),
+            "off" => Ok(Self(false)),
+            _ => Err(format!("{v:?} is neither on nor off")),
+        }
+    }
+}
+
+/// Applies one permessage-deflate knob.
+fn knob<X, N: FromStr>(
+    a: &mut Args<X>,
+    v: &str,
+    set: impl FnOnce(DeflateConfig, N) -> DeflateConfig,
+) -> Result<(), String> {
+    let n = v
+        .parse::<N>()
+        .map_err(|_| format!("{v:?} is not a valid value"))?;
+    a.server.deflate.1 = true;
+    a.server.deflate.2 = set(a.server.deflate.2, n);
+    Ok(())
 }
 
 #[cfg(not(feature = "tls"))]

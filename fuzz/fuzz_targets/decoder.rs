@@ -57,7 +57,9 @@ fn decoder(flags: u8) -> Decoder {
         limits = limits.read_chunk(64);
     }
     let mut d = Decoder::new(role, limits);
-    d.set_allowed_rsv((flags >> 1) & 0x7);
+    if flags & 0x02 != 0 {
+        d.set_inflater(syncws_protocol::deflate::Inflater::new(9 + (flags >> 2) % 7, flags & 0x40 != 0));
+    }
     d
 }
 

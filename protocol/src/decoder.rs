@@ -12,6 +12,7 @@
 //! size [`Limits`] from the frame header, before any payload is buffered.
 
 use crate::close::{parse_close_payload, CloseFrame};
+use crate::deflate::{InflateError, Inflater};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask_offset;
@@ -92,6 +93,8 @@ struct Current {
     done: usize,
     /// This frame's payload is text to validate incrementally.
     text: bool,
+    /// This frame belongs to a compressed message: its payload is inflated as it arrives.
+    compressed: bool,
 }
 
 /// Incremental RFC 6455 decoder; see the [module docs](self).
@@ -99,8 +102,12 @@ struct Current {
 pub struct Decoder {
     role: Role,
     limits: Limits,
-    /// RSV bits (0x4 = RSV1, 0x2 = RSV2, 0x1 = RSV3) that a negotiated extension claims.
-    allowed_rsv: u8,
+    /// permessage-deflate, when negotiated: RSV1 marks a compressed message.
+    inflater: Option<Inflater>,
+    /// The kind of the compressed message in progress (`msg` holds its inflated bytes).
+    compressed: Option<Kind>,
+    /// The most bytes `msg` may reach while inflating (see `set_inflate_headroom`).
+    inflate_cap: usize,
     buf: Vec<u8>,
     pos: usize,
     filled: usize,
@@ -130,7 +137,9 @@ impl Decoder {
         Self {
             role,
             limits,
-            allowed_rsv: 0,
+            inflater: None,
+            compressed: None,
+            inflate_cap: usize::MAX,
             buf: Vec::new(),
             pos: 0,
             filled: 0,
@@ -151,10 +160,24 @@ impl Decoder {
         &self.limits
     }
 
-    /// Declares which RSV bits a negotiated extension uses (0x4 = RSV1, 0x2 = RSV2,
-    /// 0x1 = RSV3). Without this, any RSV bit fails the connection with 1002.
-    pub fn set_allowed_rsv(&mut self, bits: u8) {
-        self.allowed_rsv = bits & 0x7;
+    /// Turns on permessage-deflate (RFC 7692) with the inflater of the agreed parameters:
+    /// from now on RSV1 on the first frame of a data message marks it compressed, and such
+    /// messages come out of [`Decoder::next`] inflated. Without it, any RSV bit fails the
+    /// connection with 1002.
+    pub fn set_inflater(&mut self, inflater: Inflater) {
+        self.inflater = Some(inflater);
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn inflates(&self) -> bool {
+        self.inflater.is_some()
+    }
+
+    /// Bounds the memory inflating may take from now on to `bytes` beyond what the decoder
+    /// holds (for a server-wide budget), on top of `max_message_size`. Past it, the message
+    /// fails with [`ProtocolError::MessageTooLarge`] (1009).
+    pub fn set_inflate_headroom(&mut self, bytes: usize) {
+        self.inflate_cap = self.msg.capacity().saturating_add(bytes);
     }
 
     /// Whether the peer's close frame has been decoded.
@@ -193,6 +216,7 @@ impl Decoder {
         self.pos = 0;
         self.filled = 0;
         self.clear_msg = false;
+        self.compressed = None;
         self.last_big = false;
         self.chunk = self.limits.read_chunk.max(64);
         freed
@@ -270,9 +294,12 @@ impl Decoder {
         self.clear_msg = false;
     }
 
-    fn check_header(&self, h: &FrameHeader) -> Result<bool, ProtocolError> {
-        let rsv = (u8::from(h.rsv1) << 2) | (u8::from(h.rsv2) << 1) | u8::from(h.rsv3);
-        if rsv & !self.allowed_rsv != 0 {
+    /// The checks of one frame header; `Ok((text, compressed))`: whether its payload is text to
+    /// validate as it arrives, and whether it belongs to a compressed message.
+    fn check_header(&self, h: &FrameHeader) -> Result<(bool, bool), ProtocolError> {
+        // RSV1 only with permessage-deflate, and only on a message's first frame (§6.1).
+        let rsv1_ok = self.inflater.is_some() && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        if h.rsv2 || h.rsv3 || (h.rsv1 && !rsv1_ok) {
             return Err(ProtocolError::ReservedBitsSet);
         }
         match (self.role, h.mask.is_some()) {
@@ -287,7 +314,7 @@ impl Decoder {
             if h.payload_len > 125 {
                 return Err(ProtocolError::ControlFrameTooLong(h.payload_len));
             }
-            return Ok(false);
+            return Ok((false, false));
         }
         if h.payload_len > self.limits.max_frame_size {
             return Err(ProtocolError::FrameTooLarge {
@@ -301,15 +328,55 @@ impl Decoder {
             (_, Some(_)) => return Err(ProtocolError::ExpectedContinuation),
             (op, None) => op == OpCode::Text,
         };
+        let compressed = if h.opcode == OpCode::Continuation {
+            self.compressed.is_some()
+        } else {
+            h.rsv1
+        };
+        // A compressed message's size is checked as it inflates; its wire size cannot exceed
+        // the limit either way for deflate's worst case to stay bounded.
         let size = self.msg.len() as u64 + h.payload_len;
-        if size > self.limits.max_message_size {
+        if !compressed && size > self.limits.max_message_size {
             return Err(ProtocolError::MessageTooLarge {
                 size,
                 max: self.limits.max_message_size,
             });
         }
-        // Compressed (RSV1) text is validated by the extension after it is transformed.
-        Ok(text && !h.rsv1)
+        // Compressed text is validated on the inflated bytes instead.
+        Ok((text && !compressed, compressed))
+    }
+
+    /// The most bytes the inflated message in progress may reach.
+    fn inflate_max(&self) -> usize {
+        let max = usize::try_from(self.limits.max_message_size).unwrap_or(usize::MAX);
+        max.min(self.inflate_cap)
+    }
+
+    /// Inflates `buf[range]` (unmasked payload of a compressed message) onto `msg`, checking
+    /// the size limit as the output grows and, for text, the UTF-8 of what came out.
+    fn inflate(&mut self, range: std::ops::Range<usize>, last: bool) -> Result<(), ProtocolError> {
+        let max = self.inflate_max();
+        let from = self.msg.len();
+        let Some(inf) = self.inflater.as_mut() else {
+            return Err(ProtocolError::ReservedBitsSet);
+        };
+        let mut r = inf.inflate(&self.buf[range], &mut self.msg, max);
+        if last && r.is_ok() {
+            r = inf.finish(&mut self.msg, max);
+        }
+        r.map_err(|e| match e {
+            InflateError::TooLarge => ProtocolError::MessageTooLarge {
+                size: self.msg.len() as u64,
+                max: max as u64,
+            },
+            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+        })?;
+        if self.compressed == Some(Kind::Text) {
+            self.utf8
+                .feed(&self.msg[from..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        Ok(())
     }
 
     /// Decodes the next complete message or control frame.
@@ -326,124 +393,159 @@ impl Decoder {
             if self.closed {
                 return Ok(None);
             }
-            let cur = match self.cur {
-                Some(c) => c,
-                None => {
-                    let Some((header, header_len)) = FrameHeader::parse(&self.buf[self.pos..self.filled])?
-                    else {
-                        return Ok(None);
-                    };
-                    let text = self.check_header(&header)?;
-                    if text && header.opcode == OpCode::Text {
-                        self.utf8.reset();
-                    }
-                    let c = Current {
-                        header,
-                        header_len,
-                        done: 0,
-                        text,
-                    };
-                    self.cur = Some(c);
-                    c
-                }
+            let Some(cur) = self.current()? else {
+                return Ok(None);
             };
-            let start = self.pos + cur.header_len;
-            let avail = self.filled - start;
-            let len = cur.header.payload_len as usize; // bounded by the limits checked above
-            let complete = avail >= len;
-            // Fast path: the whole frame arrived at once.
-            if complete && cur.done == 0 {
-                if let Some(k) = cur.header.mask {
-                    crate::mask::apply_mask(&mut self.buf[start..start + len], k);
-                }
-                if cur.text && self.frag.is_some() {
-                    self.utf8
-                        .feed(&self.buf[start..start + len])
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-            } else {
-                let upto = avail.min(len);
-                if upto > cur.done {
-                    let piece = &mut self.buf[start + cur.done..start + upto];
-                    if let Some(k) = cur.header.mask {
-                        apply_mask_offset(piece, k, cur.done);
-                    }
-                    if cur.text {
-                        self.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
-                    }
-                    if let Some(c) = self.cur.as_mut() {
-                        c.done = upto;
-                    }
-                }
-                if !complete {
-                    return Ok(None);
-                }
+            let Some(start) = self.take_payload(cur)? else {
+                return Ok(None);
+            };
+            if let Some(out) = self.complete(cur, start)? {
+                return self.emit(out).map(Some);
             }
-            // The frame is complete and unmasked in buf[start..start + len].
-            self.cur = None;
-            if !cur.header.opcode.is_control() {
-                self.last_big = len > BUSY_CHUNK;
+        }
+    }
+
+    /// The frame being received: the one in progress, or a new one whose header has arrived.
+    fn current(&mut self) -> Result<Option<Current>, ProtocolError> {
+        if let Some(c) = self.cur {
+            return Ok(Some(c));
+        }
+        let Some((header, header_len)) = FrameHeader::parse(&self.buf[self.pos..self.filled])? else {
+            return Ok(None);
+        };
+        let (text, compressed) = self.check_header(&header)?;
+        if let Some(kind) = Kind::of(header.opcode) {
+            if kind == Kind::Text {
+                self.utf8.reset();
             }
-            self.pos = start + len;
-            let range = start..start + len;
-            let h = cur.header;
-            match h.opcode {
-                OpCode::Ping => return Ok(Some(Message::Ping(&self.buf[range]))),
-                OpCode::Pong => return Ok(Some(Message::Pong(&self.buf[range]))),
-                OpCode::Close => {
-                    let frame = parse_close_payload(&self.buf[range])?;
-                    self.closed = true;
-                    return Ok(Some(Message::Close(frame)));
-                }
-                OpCode::Text | OpCode::Binary if h.fin => {
-                    let payload = &self.buf[range];
-                    return Ok(Some(if h.opcode == OpCode::Text {
-                        if cur.text {
-                            // One pass gives both the check and the &str.
-                            Message::Text(
-                                simdutf8::basic::from_utf8(payload)
-                                    .map_err(|_| ProtocolError::InvalidUtf8)?,
-                            )
-                        } else {
-                            // RSV1 text: left to the extension; expose as bytes-checked text.
-                            Message::Text(
-                                std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
-                            )
-                        }
-                    } else {
-                        Message::Binary(payload)
-                    }));
-                }
-                OpCode::Text | OpCode::Binary => {
-                    self.frag = Some(if h.opcode == OpCode::Text {
-                        Kind::Text
-                    } else {
-                        Kind::Binary
-                    });
-                    if cur.text && cur.done == 0 {
-                        self.utf8
-                            .feed(&self.buf[range.clone()])
-                            .map_err(|_| ProtocolError::InvalidUtf8)?;
-                    }
+            self.compressed = compressed.then_some(kind);
+        }
+        let c = Current {
+            header,
+            header_len,
+            done: 0,
+            text,
+            compressed,
+        };
+        self.cur = Some(c);
+        Ok(Some(c))
+    }
+
+    /// Unmasks (validates, inflates) what has arrived of the current frame's payload; the
+    /// payload's start once all of it is there.
+    fn take_payload(&mut self, cur: Current) -> Result<Option<usize>, ProtocolError> {
+        let start = self.pos + cur.header_len;
+        let avail = self.filled - start;
+        let len = cur.header.payload_len as usize; // bounded by the limits checked above
+        let complete = avail >= len;
+        let upto = avail.min(len);
+        if upto > cur.done {
+            let piece = start + cur.done..start + upto;
+            match cur.header.mask {
+                Some(k) if cur.done == 0 => crate::mask::apply_mask(&mut self.buf[piece.clone()], k),
+                Some(k) => apply_mask_offset(&mut self.buf[piece.clone()], k, cur.done),
+                None => {}
+            }
+            // A whole unfragmented text message is validated once, when it is handed out.
+            let whole = complete && cur.done == 0 && cur.header.fin && self.frag.is_none();
+            if cur.compressed {
+                self.inflate(piece, false)?;
+            } else if cur.text && !whole {
+                self.utf8
+                    .feed(&self.buf[piece])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if let Some(c) = self.cur.as_mut() {
+                c.done = upto;
+            }
+        }
+        Ok(complete.then_some(start))
+    }
+
+    /// The current frame is complete in `buf[start..]`: what it gives, if anything yet.
+    fn complete(&mut self, cur: Current, start: usize) -> Result<Option<Out>, ProtocolError> {
+        let h = cur.header;
+        let len = h.payload_len as usize;
+        self.cur = None;
+        if !h.opcode.is_control() {
+            self.last_big = len > BUSY_CHUNK;
+        }
+        self.pos = start + len;
+        let range = start..start + len;
+        let kind = Kind::of(h.opcode).or(self.frag);
+        Ok(match h.opcode {
+            OpCode::Ping => Some(Out::Ping(range)),
+            OpCode::Pong => Some(Out::Pong(range)),
+            OpCode::Close => {
+                parse_close_payload(&self.buf[range.clone()])?;
+                self.closed = true;
+                Some(Out::Close(range))
+            }
+            _ if !h.fin => {
+                self.frag = kind;
+                if !cur.compressed {
                     self.msg.extend_from_slice(&self.buf[range]);
                 }
-                OpCode::Continuation => {
-                    self.msg.extend_from_slice(&self.buf[range]);
-                    if h.fin {
-                        let kind = self.frag.take();
-                        self.clear_msg = true;
-                        if kind == Some(Kind::Text) {
-                            // The fragments were checked as they came (fail fast); this one
-                            // pass over the whole message also catches an unfinished
-                            // character at the end, and gives the `&str`.
-                            let s = simdutf8::basic::from_utf8(&self.msg)
-                                .map_err(|_| ProtocolError::InvalidUtf8)?;
-                            return Ok(Some(Message::Text(s)));
-                        }
-                        return Ok(Some(Message::Binary(&self.msg)));
-                    }
+                None
+            }
+            _ if cur.compressed => {
+                self.inflate(self.pos..self.pos, true)?;
+                self.frag = None;
+                self.compressed = None;
+                self.clear_msg = true;
+                kind.map(|k| Out::Data(k, None))
+            }
+            OpCode::Continuation => {
+                self.msg.extend_from_slice(&self.buf[range]);
+                self.frag = None;
+                self.clear_msg = true;
+                kind.map(|k| Out::Data(k, None))
+            }
+            _ => kind.map(|k| Out::Data(k, Some(range))),
+        })
+    }
+
+    /// The message `out` describes, borrowed from the buffers.
+    fn emit(&self, out: Out) -> Result<Message<'_>, ProtocolError> {
+        Ok(match out {
+            Out::Ping(r) => Message::Ping(&self.buf[r]),
+            Out::Pong(r) => Message::Pong(&self.buf[r]),
+            Out::Close(r) => Message::Close(parse_close_payload(&self.buf[r])?),
+            Out::Data(kind, r) => {
+                let payload = match r {
+                    Some(r) => &self.buf[r],
+                    None => &self.msg[..],
+                };
+                match kind {
+                    // Fragments were checked as they came (fail fast); this one pass over the
+                    // whole message also catches an unfinished character at the end, and
+                    // gives the `&str`.
+                    Kind::Text => Message::Text(
+                        simdutf8::basic::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
+                    ),
+                    Kind::Binary => Message::Binary(payload),
                 }
             }
+        })
+    }
+}
+
+/// What a completed frame gives, as positions in the decoder's buffers (so that the borrow
+/// is taken only once, in `emit`).
+enum Out {
+    Ping(std::ops::Range<usize>),
+    Pong(std::ops::Range<usize>),
+    Close(std::ops::Range<usize>),
+    /// A data message: in `buf` (an unfragmented, uncompressed frame) or `None`: in `msg`.
+    Data(Kind, Option<std::ops::Range<usize>>),
+}
+
+impl Kind {
+    fn of(op: OpCode) -> Option<Self> {
+        match op {
+            OpCode::Text => Some(Self::Text),
+            OpCode::Binary => Some(Self::Binary),
+            _ => None,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::close::CloseCode;
 /// A violation of RFC 6455 framing rules by the peer, or a configured limit exceeded.
 ///
 /// Every variant maps to the close code the endpoint must send ([`ProtocolError::close_code`]):
-/// 1002 for framing violations, 1007 for invalid UTF-8, 1009 for size limits.
+/// 1002 for framing violations, 1007 for invalid UTF-8 or compressed data, 1009 for size limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -44,6 +44,9 @@ pub enum ProtocolError {
         /// Configured limit.
         max: u64,
     },
+    /// A compressed message (permessage-deflate) that does not inflate: not a valid DEFLATE
+    /// stream, or one using a larger window than agreed.
+    InvalidCompressedData,
     /// A message (all its fragments together) larger than the configured maximum.
     MessageTooLarge {
         /// Length the message would reach.
@@ -57,7 +60,7 @@ impl ProtocolError {
     /// The close code an endpoint sends when it fails the connection for this reason.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -77,6 +80,7 @@ impl fmt::Display for ProtocolError {
             Self::UnexpectedContinuation => f.write_str("continuation frame without a message to continue"),
             Self::ExpectedContinuation => f.write_str("new data frame inside a fragmented message"),
             Self::InvalidUtf8 => f.write_str("invalid UTF-8 in text"),
+            Self::InvalidCompressedData => f.write_str("compressed message does not inflate"),
             Self::InvalidClosePayload => f.write_str("close frame payload of one byte"),
             Self::InvalidCloseCode(c) => write!(f, "close code {c} is not allowed on the wire"),
             Self::FrameTooLarge { size, max } => {

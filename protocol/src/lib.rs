@@ -34,6 +34,7 @@
 //! ## Modules
 //! - [`frame`]: frame headers and opcodes; [`mask`]: fast masking.
 //! - [`decoder`]: the incremental decoder, message assembly, limits.
+//! - [`deflate`]: permessage-deflate (RFC 7692): negotiation and the compression transform.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close codes and payloads.
 //! - [`handshake`]: the HTTP upgrade; [`error`]: error types and their wire signals.
 // Unsafe code is denied everywhere but one audited call (AVX2 masking, `mask.rs`), which a
@@ -43,6 +44,7 @@
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

@@ -246,18 +246,40 @@ fn rsv_bits_without_extension() {
             assert_eq!(e.close_code(), PROTOCOL_ERROR);
         }
     }
-    // A negotiated extension may claim RSV1; the others still fail.
-    let mut f = masked(OpCode::Binary, true, b"zz");
-    f[0] |= 0x40;
-    let mut d = Decoder::new(Role::Server, Limits::default());
-    d.set_allowed_rsv(0x4);
-    d.feed(&f);
-    assert_eq!(d.next(), Ok(Some(Message::Binary(b"zz"))));
-    let mut f = masked(OpCode::Binary, true, b"zz");
-    f[0] |= 0x20;
-    let mut d = Decoder::new(Role::Server, Limits::default());
-    d.set_allowed_rsv(0x4);
-    assert_eq!(first_err_with(d, &f).1, ProtocolError::ReservedBitsSet);
+    // With permessage-deflate on, RSV1 marks a compressed message; RSV2 still fails, and so
+    // does RSV1 on a control frame or a continuation.
+    let deflated = |rsv: u8, op: OpCode, fin: bool, payload: &[u8]| {
+        let mut f = masked(op, fin, payload);
+        f[0] |= rsv;
+        f
+    };
+    let on = || {
+        let mut d = Decoder::new(Role::Server, Limits::default());
+        d.set_inflater(syncws_protocol::deflate::Inflater::new(15, false));
+        d
+    };
+    let mut d = on();
+    d.feed(&deflated(
+        0x40,
+        OpCode::Text,
+        true,
+        &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+    ));
+    assert_eq!(d.next(), Ok(Some(Message::Text("Hello"))));
+    for f in [
+        deflated(0x20, OpCode::Binary, true, b"zz"),
+        deflated(0x40, OpCode::Ping, true, b"zz"),
+    ] {
+        assert_eq!(first_err_with(on(), &f).1, ProtocolError::ReservedBitsSet);
+    }
+    let mut two = deflated(0x40, OpCode::Text, false, &[0xf2, 0x48]);
+    two.extend(deflated(
+        0x40,
+        OpCode::Continuation,
+        true,
+        &[0xcd, 0xc9, 0xc9, 0x07, 0x00],
+    ));
+    assert_eq!(first_err_with(on(), &two).1, ProtocolError::ReservedBitsSet);
 }
 
 #[test]

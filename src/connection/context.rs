@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::deflate::CompressorPool;
 use super::queue::Budget;
 use super::{Connection, EventMeter, Registry};
 use crate::config::ServerConfig;
@@ -32,6 +33,8 @@ pub(crate) struct Context {
     pub(crate) inbound: Arc<Budget>,
     /// Message bytes waiting for the dispatch thread (`event_queue_bytes`).
     pub(crate) events: Arc<EventMeter>,
+    /// Compressors for messages compressed without context (permessage-deflate).
+    pub(crate) compressors: CompressorPool,
     epoch: Instant,
 }
 
@@ -54,6 +57,7 @@ impl Context {
             outbound: Arc::new(Budget::new(config.outbound_budget)),
             inbound: Arc::new(Budget::new(config.inbound_budget)),
             events: Arc::new(EventMeter::new(config.event_queue_bytes)),
+            compressors: CompressorPool::new(config.deflate.as_ref()),
             config,
             stats,
             registry: Registry::default(),

@@ -31,6 +31,7 @@
 mod close;
 mod context;
 mod cork;
+mod deflate;
 mod id;
 mod liveness;
 mod outbound;
@@ -51,10 +52,11 @@ use syncws_protocol::CloseCode;
 pub use close::Disconnect;
 pub(crate) use context::{Context, Scheduler};
 pub(crate) use cork::Cork;
+pub(crate) use deflate::Broadcast;
 pub use id::ConnectionId;
 pub(crate) use liveness::Liveness;
 pub(crate) use outbound::{encode_frame, set_own_thread, Outbound};
-pub(crate) use queue::{Budget, SharedFrame};
+pub(crate) use queue::Budget;
 pub(crate) use registry::Registry;
 pub(crate) use ticket::{EventMeter, Ticket};
 #[cfg(feature = "tls")]
@@ -69,6 +71,8 @@ pub(crate) struct ConnInfo {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) protocol: Option<String>,
     pub(crate) user: Option<String>,
+    /// permessage-deflate, when agreed.
+    pub(crate) deflate: Option<syncws_protocol::deflate::DeflateParams>,
 }
 
 struct ConnInner {
@@ -79,6 +83,7 @@ struct ConnInner {
     out: Outbound,
     ctx: Arc<Context>,
     live: Liveness,
+    deflate: Option<deflate::Deflate>,
 }
 
 /// A handle to one WebSocket connection: its id, what the client asked for, and methods to
@@ -139,6 +144,10 @@ impl Connection {
         out: Outbound,
     ) -> Self {
         let live = Liveness::new(ctx.now_ms());
+        let deflate = match (info.deflate, &ctx.config.deflate) {
+            (Some(p), Some(cfg)) => Some(deflate::Deflate::new(p, cfg)),
+            _ => None,
+        };
         let inner = ConnInner {
             id: ConnectionId::new(),
             peer,
@@ -147,6 +156,7 @@ impl Connection {
             out,
             ctx,
             live,
+            deflate,
         };
         Self {
             inner: Arc::new(inner),
@@ -225,14 +235,20 @@ impl Connection {
         self.queued()
     }
 
-    /// Sends a text message.
+    /// Sends a text message (compressed when permessage-deflate was agreed and it is at
+    /// least [`DeflateConfig::threshold`](crate::DeflateConfig::threshold) bytes long).
     pub fn send_text(&self, text: &str) -> Result<(), SendError> {
-        self.send_frame(OpCode::Text, text.as_bytes())
+        self.send_data(OpCode::Text, text.as_bytes())
     }
 
-    /// Sends a binary message.
+    /// Sends a binary message (compressed as [`Connection::send_text`] says).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
-        self.send_frame(OpCode::Binary, data)
+        self.send_data(OpCode::Binary, data)
+    }
+
+    /// The permessage-deflate parameters agreed with this client, if any.
+    pub fn deflate(&self) -> Option<&syncws_protocol::deflate::DeflateParams> {
+        self.inner.deflate.as_ref().map(|d| d.params())
     }
 
     /// Sends a ping with `payload` (at most 125 bytes, else [`SendError::TooLong`]).

@@ -135,14 +135,12 @@ enum Wrote {
     OverBudget,
 }
 
-/// Encodes a whole frame (for broadcasting).
-pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+/// Encodes a whole frame (for broadcasting); `compressed` sets RSV1 (permessage-deflate).
+pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8], compressed: bool) -> Vec<u8> {
     let mut frame = Vec::with_capacity(MAX_HEADER_LEN + payload.len());
-    write_frame(
-        &mut frame,
-        FrameHeader::new(opcode, payload.len() as u64, None),
-        payload,
-    );
+    let mut h = FrameHeader::new(opcode, payload.len() as u64, None);
+    h.rsv1 = compressed;
+    write_frame(&mut frame, h, payload);
     frame
 }
 
@@ -152,7 +150,7 @@ fn close_frame(code: CloseCode, reason: &str) -> Vec<u8> {
     if code != CloseCode::NO_STATUS {
         close_payload(code, reason, &mut payload);
     }
-    encode_frame(OpCode::Close, &payload)
+    encode_frame(OpCode::Close, &payload, false)
 }
 
 /// The parts of `parts` not yet covered by the first `written` bytes.
@@ -214,8 +212,20 @@ impl Connection {
 impl Connection {
     /// Sends one frame, header and payload from the caller's buffer.
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        self.send_frame_rsv1(opcode, payload, false)
+    }
+
+    /// Sends one frame with RSV1 as given (set: a compressed message's only frame).
+    pub(crate) fn send_frame_rsv1(
+        &self,
+        opcode: OpCode,
+        payload: &[u8],
+        rsv1: bool,
+    ) -> Result<(), SendError> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
-        let hlen = FrameHeader::new(opcode, payload.len() as u64, None).encode(&mut hdr);
+        let mut h = FrameHeader::new(opcode, payload.len() as u64, None);
+        h.rsv1 = rsv1;
+        let hlen = h.encode(&mut hdr);
         self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), false)
     }
 
@@ -761,6 +771,7 @@ mod tests {
             headers: Vec::new(),
             protocol: None,
             user: None,
+            deflate: None,
         };
         let out = Outbound::plain(ctx.outbound.clone());
         (
@@ -932,7 +943,7 @@ mod tests {
         }
         let before = ctx.outbound.used();
         let frame = SharedFrame::new(
-            encode_frame(OpCode::Binary, &vec![9u8; 1 << 20]),
+            encode_frame(OpCode::Binary, &vec![9u8; 1 << 20], false),
             ctx.outbound.clone(),
         );
         a.send_shared(&frame, 1 << 20).unwrap();

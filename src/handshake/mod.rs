@@ -105,5 +105,6 @@ fn hook_view(req: &ParsedRequest, peer: SocketAddr, secure: bool) -> Request {
         peer,
         protocols: Vec::new(),
         secure,
+        deflate: None,
     }
 }

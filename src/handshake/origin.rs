@@ -75,6 +75,7 @@ mod tests {
             peer: ([127, 0, 0, 1], 5000).into(),
             protocols: Vec::new(),
             secure: false,
+            deflate: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use syncws_protocol::deflate::{negotiate, parse_offers, DeflateParams};
 use syncws_protocol::handshake::{response_101, validate_upgrade, Request as ParsedRequest};
 use syncws_protocol::{CloseCode, Decoder, Role};
 
@@ -28,6 +29,7 @@ pub(crate) fn upgrade(
         Err(e) => return refuse::bad_request(stats, &mut stream, request.peer, &e),
     };
     request.protocols = up.protocols.clone();
+    request.deflate = deflate_offer(gate, &request);
     if let Err(resp) = super::origin::check(&gate.ctx.config.origins, &request) {
         stats.rejected();
         return refuse::respond(&mut stream, &resp.to_bytes());
@@ -45,7 +47,12 @@ pub(crate) fn upgrade(
     };
     // A subprotocol must be one the client offered.
     let protocol = accept.protocol.filter(|p| up.protocols.iter().any(|o| o == p));
-    let response = response_101(&up.key, protocol.as_deref(), &accept.headers);
+    let deflate = request.deflate.filter(|_| !accept.no_compression);
+    let mut headers = accept.headers;
+    if let Some(p) = &deflate {
+        headers.push(("Sec-WebSocket-Extensions".into(), p.response()));
+    }
+    let response = response_101(&up.key, protocol.as_deref(), &headers);
     upgraded();
     let cfg = &gate.ctx.config;
     let sock = stream.sock().clone();
@@ -60,12 +67,27 @@ pub(crate) fn upgrade(
         headers: request.headers,
         protocol,
         user,
+        deflate,
     };
     let out = outbound(stream, gate.ctx.outbound.clone());
     let conn = Connection::new(request.peer, info, sock, gate.ctx.clone(), out);
     let mut decoder = Decoder::new(Role::Server, cfg.limits);
+    if let Some(p) = &deflate {
+        decoder.set_inflater(p.inflater());
+    }
     decoder.feed(rest);
     register(gate, conn).map(|c| (c, decoder))
+}
+
+/// The permessage-deflate parameters for the request's offers, when enabled.
+fn deflate_offer(gate: &Gate, request: &Request) -> Option<DeflateParams> {
+    let cfg = gate.ctx.config.deflate.as_ref()?;
+    let values = request
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, v)| v.as_str());
+    negotiate(&parse_offers(values), cfg)
 }
 
 /// The connection's outbound state, taking over the TLS session if there is one.

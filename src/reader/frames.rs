@@ -76,6 +76,12 @@ impl<'a> Reader<'a> {
     /// Handles every message already buffered; replies go out together at the end (one write).
     fn decode_buffered(&mut self) -> Step {
         let _cork = Cork::new();
+        if self.decoder.inflates() {
+            // Inflating may take only what the inbound budget has left.
+            let inbound = &self.conn.context().inbound;
+            self.decoder
+                .set_inflate_headroom(inbound.limit().saturating_sub(inbound.used()));
+        }
         loop {
             match self.decoder.next() {
                 Ok(None) => return Step::More,

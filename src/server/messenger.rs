@@ -8,7 +8,7 @@ use std::sync::Arc;
 use syncws_protocol::frame::OpCode;
 use syncws_protocol::CloseCode;
 
-use crate::connection::{encode_frame, Connection, ConnectionId, Context, SharedFrame};
+use crate::connection::{Broadcast, Connection, ConnectionId, Context};
 use crate::error::SendError;
 use crate::stats::StatsSnapshot;
 
@@ -123,10 +123,10 @@ impl Messenger {
         if conns.is_empty() {
             return 0;
         }
-        let frame = SharedFrame::new(encode_frame(op, data), self.ctx.outbound.clone());
+        let mut message = Broadcast::new(op, data, self.ctx.outbound.clone());
         conns
             .iter()
-            .filter(|c| Some(&c.id()) != except && c.send_shared(&frame, data.len()).is_ok())
+            .filter(|c| Some(&c.id()) != except && message.send(c).is_ok())
             .count()
     }
 
