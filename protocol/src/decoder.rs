@@ -12,7 +12,7 @@
 //! size [`Limits`] from the frame header, before any payload is buffered.
 
 use crate::close::{parse_close_payload, CloseFrame};
-use crate::deflate::{InflateError, Inflater};
+use crate::deflate::{Inflater, TAIL};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask_offset;
@@ -95,6 +95,8 @@ struct Current {
     text: bool,
     /// This frame belongs to a compressed message: its payload is inflated as it arrives.
     compressed: bool,
+    /// Bytes given to the inflater: payload, then (final frame) the four-byte tail.
+    fed: usize,
 }
 
 /// Incremental RFC 6455 decoder; see the [module docs](self).
@@ -108,6 +110,8 @@ pub struct Decoder {
     compressed: Option<Kind>,
     /// The most bytes `msg` may reach while inflating (see `set_inflate_headroom`).
     inflate_cap: usize,
+    /// Inflating stopped at `inflate_cap` (see `wants_memory`).
+    wants_memory: bool,
     buf: Vec<u8>,
     pos: usize,
     filled: usize,
@@ -140,6 +144,7 @@ impl Decoder {
             inflater: None,
             compressed: None,
             inflate_cap: usize::MAX,
+            wants_memory: false,
             buf: Vec::new(),
             pos: 0,
             filled: 0,
@@ -173,11 +178,25 @@ impl Decoder {
         self.inflater.is_some()
     }
 
-    /// Bounds the memory inflating may take from now on to `bytes` beyond what the decoder
-    /// holds (for a server-wide budget), on top of `max_message_size`. Past it, the message
-    /// fails with [`ProtocolError::MessageTooLarge`] (1009).
+    /// Bounds the memory inflating may take from now on to `bytes` beyond the capacity the
+    /// message buffer has now (for a server-wide budget; `max_message_size` applies anyway).
+    /// When inflating reaches it, [`Decoder::next`] returns `Ok(None)` with
+    /// [`Decoder::wants_memory`] set: give more headroom and call `next` again (before
+    /// reading more), and inflating goes on where it stopped.
     pub fn set_inflate_headroom(&mut self, bytes: usize) {
         self.inflate_cap = self.msg.capacity().saturating_add(bytes);
+        self.wants_memory = false;
+    }
+
+    /// Whether inflating stopped at the headroom given with
+    /// [`Decoder::set_inflate_headroom`] and waits for more.
+    pub fn wants_memory(&self) -> bool {
+        self.wants_memory
+    }
+
+    /// Bytes the message buffer holds (the inflated message in progress, or fragments).
+    pub fn message_capacity(&self) -> usize {
+        self.msg.capacity()
     }
 
     /// Whether the peer's close frame has been decoded.
@@ -346,37 +365,58 @@ impl Decoder {
         Ok((text && !compressed, compressed))
     }
 
-    /// The most bytes the inflated message in progress may reach.
-    fn inflate_max(&self) -> usize {
-        let max = usize::try_from(self.limits.max_message_size).unwrap_or(usize::MAX);
-        max.min(self.inflate_cap)
-    }
-
-    /// Inflates `buf[range]` (unmasked payload of a compressed message) onto `msg`, checking
-    /// the size limit as the output grows and, for text, the UTF-8 of what came out.
-    fn inflate(&mut self, range: std::ops::Range<usize>, last: bool) -> Result<(), ProtocolError> {
-        let max = self.inflate_max();
-        let from = self.msg.len();
+    /// Feeds the inflater what it has not had of the current (compressed) frame: the payload
+    /// unmasked so far and, after the final frame's payload, the [`TAIL`]; `Ok(true)` once it
+    /// has had everything. Stops early, asking for memory (`wants_memory`), when the output
+    /// reaches the headroom; fails when it would pass `max_message_size`.
+    fn feed_inflater(&mut self, start: usize) -> Result<bool, ProtocolError> {
+        let Some(mut c) = self.cur else {
+            return Ok(true);
+        };
+        let len = c.header.payload_len as usize;
+        let total = len + if c.header.fin { TAIL.len() } else { 0 };
+        let limit = usize::try_from(self.limits.max_message_size).unwrap_or(usize::MAX);
+        let max = limit.min(self.inflate_cap);
         let Some(inf) = self.inflater.as_mut() else {
             return Err(ProtocolError::ReservedBitsSet);
         };
-        let mut r = inf.inflate(&self.buf[range], &mut self.msg, max);
-        if last && r.is_ok() {
-            r = inf.finish(&mut self.msg, max);
+        while c.fed < total {
+            let input = if c.fed < len {
+                &self.buf[start + c.fed..start + c.done]
+            } else if c.done == len {
+                &TAIL[c.fed - len..]
+            } else {
+                break;
+            };
+            if input.is_empty() {
+                break;
+            }
+            let from = self.msg.len();
+            let n = inf
+                .inflate_some(input, &mut self.msg, max)
+                .map_err(|_| ProtocolError::InvalidCompressedData)?;
+            c.fed += n;
+            if self.compressed == Some(Kind::Text) {
+                self.utf8
+                    .feed(&self.msg[from..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            if self.msg.len() > max {
+                if max == limit {
+                    return Err(ProtocolError::MessageTooLarge {
+                        size: self.msg.len() as u64,
+                        max: self.limits.max_message_size,
+                    });
+                }
+                self.wants_memory = true;
+                break;
+            }
         }
-        r.map_err(|e| match e {
-            InflateError::TooLarge => ProtocolError::MessageTooLarge {
-                size: self.msg.len() as u64,
-                max: max as u64,
-            },
-            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
-        })?;
-        if self.compressed == Some(Kind::Text) {
-            self.utf8
-                .feed(&self.msg[from..])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        self.cur = Some(c);
+        if c.fed == total && c.header.fin {
+            inf.end_message();
         }
-        Ok(())
+        Ok(c.fed == total)
     }
 
     /// Decodes the next complete message or control frame.
@@ -426,6 +466,7 @@ impl Decoder {
             done: 0,
             text,
             compressed,
+            fed: 0,
         };
         self.cur = Some(c);
         Ok(Some(c))
@@ -449,7 +490,7 @@ impl Decoder {
             // A whole unfragmented text message is validated once, when it is handed out.
             let whole = complete && cur.done == 0 && cur.header.fin && self.frag.is_none();
             if cur.compressed {
-                self.inflate(piece, false)?;
+                // Inflated below, with what is left over from a stop for memory.
             } else if cur.text && !whole {
                 self.utf8
                     .feed(&self.buf[piece])
@@ -458,6 +499,9 @@ impl Decoder {
             if let Some(c) = self.cur.as_mut() {
                 c.done = upto;
             }
+        }
+        if cur.compressed && !self.feed_inflater(start)? {
+            return Ok(None);
         }
         Ok(complete.then_some(start))
     }
@@ -489,7 +533,6 @@ impl Decoder {
                 None
             }
             _ if cur.compressed => {
-                self.inflate(self.pos..self.pos, true)?;
                 self.frag = None;
                 self.compressed = None;
                 self.clear_msg = true;

@@ -28,13 +28,16 @@ pub(crate) struct Reader<'a> {
     clock: ReadClock,
     /// Decoder memory charged to the inbound budget.
     charged: usize,
+    /// Inbound budget taken for inflating during one `decode_buffered` (given back, and the
+    /// memory actually used charged, by `charge_memory`).
+    reserved: usize,
     #[cfg(feature = "tls")]
     tls: Option<crate::connection::TlsReader>,
 }
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        self.conn.context().inbound.give(self.charged);
+        self.conn.context().inbound.give(self.charged + self.reserved);
     }
 }
 
@@ -47,6 +50,7 @@ impl<'a> Reader<'a> {
             em,
             clock: ReadClock::new(cfg.idle_timeout, cfg.message_timeout, cfg.idle_timeout),
             charged: 0,
+            reserved: 0,
             #[cfg(feature = "tls")]
             tls: conn.is_tls().then(crate::connection::TlsReader::new),
         }
@@ -77,14 +81,19 @@ impl<'a> Reader<'a> {
     fn decode_buffered(&mut self) -> Step {
         let _cork = Cork::new();
         if self.decoder.inflates() {
-            // Inflating may take only what the inbound budget has left.
-            let inbound = &self.conn.context().inbound;
-            self.decoder
-                .set_inflate_headroom(inbound.limit().saturating_sub(inbound.used()));
+            // Inflating grows the message only into inbound budget taken beforehand.
+            self.decoder.set_inflate_headroom(0);
         }
         loop {
             match self.decoder.next() {
-                Ok(None) => return Step::More,
+                Ok(None) => {
+                    if !self.decoder.wants_memory() {
+                        return Step::More;
+                    }
+                    if let Step::End(why) = self.reserve_inflate() {
+                        return Step::End(why);
+                    }
+                }
                 Ok(Some(msg)) => {
                     if let Some(end) = handle(self.conn, self.em, msg) {
                         return end;
@@ -93,6 +102,33 @@ impl<'a> Reader<'a> {
                 Err(e) => return fail(self.conn, self.em, e),
             }
         }
+    }
+
+    /// Takes inbound budget for a compressed message to inflate into, geometrically (as much
+    /// again as it holds, 64 KiB at least); past the budget the connection is failed (1009).
+    fn reserve_inflate(&mut self) -> Step {
+        let cap = self.decoder.message_capacity();
+        let max = usize::try_from(self.conn.context().config.limits.max_message_size).unwrap_or(usize::MAX);
+        let step = cap
+            .max(64 << 10)
+            .min(max.saturating_add(1).saturating_sub(cap))
+            .max(1);
+        if self.conn.context().inbound.try_take(step) {
+            self.reserved += step;
+            self.decoder.set_inflate_headroom(step);
+            return Step::More;
+        }
+        self.budget_exhausted()
+    }
+
+    fn budget_exhausted(&self) -> Step {
+        log::warn!(
+            "connection {}: inbound budget exhausted, failing it",
+            self.conn.id()
+        );
+        self.conn
+            .abort(CloseCode::TOO_BIG, "server busy: inbound budget exhausted");
+        Step::End("inbound budget exhausted".into())
     }
 
     /// Do not read more from a client whose replies are piling up, nor from one that has
@@ -113,6 +149,7 @@ impl<'a> Reader<'a> {
     /// back.
     fn charge_memory(&mut self) -> Step {
         let inbound = &self.conn.context().inbound;
+        inbound.give(std::mem::take(&mut self.reserved));
         let cap = self.decoder.capacity();
         match cap.cmp(&self.charged) {
             std::cmp::Ordering::Greater => inbound.force_take(cap - self.charged),
@@ -129,13 +166,7 @@ impl<'a> Reader<'a> {
             self.charged -= freed;
             return Step::More;
         }
-        log::warn!(
-            "connection {}: inbound budget exhausted, failing it",
-            self.conn.id()
-        );
-        self.conn
-            .abort(CloseCode::TOO_BIG, "server busy: inbound budget exhausted");
-        Step::End("inbound budget exhausted".into())
+        self.budget_exhausted()
     }
 
     /// One read from the socket into the decoder, under the reader's deadlines.

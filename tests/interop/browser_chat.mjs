@@ -74,6 +74,12 @@ async function main() {
     if ((await p.title()) !== "syncws chat") throw new Error(`page${i + 1}: unexpected title ${await p.title()}`);
   }
   ok("both pages load the chat and connect over WebSocket");
+  // The chat runs with --deflate: the browser's offer is accepted.
+  for (const [i, p] of [page1, page2].entries()) {
+    const ext = await p.evaluate(() => ws.extensions);
+    if (!/^permessage-deflate\b/.test(ext)) throw new Error(`page${i + 1}: ws.extensions is ${JSON.stringify(ext)}`);
+  }
+  ok("both pages negotiated permessage-deflate (ws.extensions)");
 
   const name1 = (await page1.locator("#log li.notice", { hasText: "welcome, you are" }).first().textContent()).replace(
     "welcome, you are ",

@@ -135,14 +135,23 @@ for (const url of echoUrls) {
     }
   });
 
-  await test(`[${mode}] permessage-deflate offer declined`, async () => {
+  await test(`[${mode}] permessage-deflate ${mode === "deflate" ? "negotiated" : "offer declined"}`, async () => {
     // ws offers permessage-deflate when perMessageDeflate is on (its client default).
     const ws = await open(url, { perMessageDeflate: true });
     try {
-      assertEq(ws.extensions, "", "negotiated extensions");
-      const msg = "squeeze me ".repeat(2000);
-      ws.send(msg);
-      assertEq((await ws.next("echo")).data, msg, "echo without compression");
+      // ws.extensions names what was negotiated (its parameters are not shown).
+      assertEq(ws.extensions, mode === "deflate" ? "permessage-deflate" : "", "negotiated extensions");
+      for (const msg of ["squeeze me ".repeat(2000), "tiny", "ünïcödé ✓ ".repeat(500)]) {
+        ws.send(msg);
+        assertEq((await ws.next("echo")).data, msg, "echo");
+      }
+      const bin = Buffer.alloc(300_000, 7);
+      ws.send(bin, { compress: true });
+      assertEq((await ws.next("binary echo")).data, bin, "binary echo");
+      // Fragmented and compressed: ws compresses each fragment of one message.
+      ws.send("part one, ".repeat(200), { fin: false, compress: true });
+      ws.send("the end", { fin: true, compress: true });
+      assertEq((await ws.next("fragmented echo")).data, "part one, ".repeat(200) + "the end", "fragmented echo");
     } finally {
       ws.terminate();
     }

@@ -3,7 +3,9 @@
 usage: python_websockets.py MODE URL LIMITED_URL
 
 URL is an echo server with default limits, LIMITED_URL one started with
-`--max-message-size 1000`. MODE (async|inline) only labels the output.
+`--max-message-size 1000`. MODE (async|inline|deflate) labels the output; `deflate` means the
+servers run with `--deflate`: permessage-deflate must then be negotiated, and every test runs
+compressed.
 Prints one `ok - ...` or `FAIL - ...` line per test and a closing `N passed, N failed` line;
 exits non-zero if any test failed.
 """
@@ -227,16 +229,35 @@ def subprotocols_offered_none_selected():
 
 
 @test
-def permessage_deflate_offer_declined():
+def permessage_deflate():
     with ws_connect() as ws:  # websockets offers permessage-deflate by default
         offer = ws.request.headers.get("Sec-WebSocket-Extensions") or ""
         if "permessage-deflate" not in offer:
             raise AssertionError(f"client did not offer permessage-deflate: {offer!r}")
-        eq(ws.response.headers.get("Sec-WebSocket-Extensions"), None, "Sec-WebSocket-Extensions in the response")
-        eq(ws.protocol.extensions, [], "negotiated extensions")
-        msg = "compressible " * 5000
-        ws.send(msg)
-        eq(ws.recv(timeout=T), msg, "echo without compression")
+        answer = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if MODE == "deflate":
+            # Negotiated: the server compresses each message alone (its default).
+            eq(answer, "permessage-deflate; server_no_context_takeover", "the server's answer")
+            eq([e.name for e in ws.protocol.extensions], ["permessage-deflate"], "negotiated extensions")
+        else:
+            eq(answer, None, "Sec-WebSocket-Extensions in the response (compression is off by default)")
+            eq(ws.protocol.extensions, [], "negotiated extensions")
+        for msg in ["compressible " * 5000, "x", "ünïcödé ✓ " * 300, bytes(300000)]:
+            ws.send(msg)
+            eq(ws.recv(timeout=T), msg, "echo")
+        # Several messages in a row: the client keeps its window from one to the next.
+        for i in range(50):
+            ws.send(f"message {i} " * 100)
+        for i in range(50):
+            eq(ws.recv(timeout=T), f"message {i} " * 100, f"echo #{i}")
+
+
+@test
+def compression_can_be_declined_by_the_client():
+    with ws_connect(compression=None) as ws:
+        eq(ws.response.headers.get("Sec-WebSocket-Extensions"), None, "no extension without an offer")
+        ws.send("plain " * 1000)
+        eq(ws.recv(timeout=T), "plain " * 1000, "echo")
 
 
 @test

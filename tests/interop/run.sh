@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interop tests of the examples with independent clients:
-#   1. Python `websockets` (sync client) against the echo example, --notify async and inline;
-#   2. Node `ws` against the echo example (both modes) and the chat example;
-#   3. headless Chromium (driven by playwright-core) on the chat example's page, two pages.
+#   1. Python `websockets` (sync client) against the echo example, --notify async and inline,
+#      and with --deflate (permessage-deflate negotiated);
+#   2. Node `ws` against the echo example (both modes, and --deflate) and the chat example;
+#   3. headless Chromium (driven by playwright-core) on the chat example's page, two pages
+#      (the chat runs with --deflate: the browser negotiates permessage-deflate).
 #
 # Installs what it needs on a fresh Debian machine (registries only: PyPI, npm, Debian):
 # a venv in target/interop/venv, node modules in target/interop/node, and `chromium` via
@@ -161,7 +163,13 @@ start_server echo-inline "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify 
 ECHO_inline="$URL"
 start_server echo-inline-limited "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify inline --max-message-size 1000
 LIMITED_inline="$URL"
-start_server chat 's/^open \(http:\/\/.*\/\) in a browser$/\1/p' "$BIN/ws-chatroom" --addr 127.0.0.1:0
+# permessage-deflate on, every message compressed (threshold 0).
+start_server echo-deflate "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify inline --deflate --deflate-threshold 0
+ECHO_deflate="$URL"
+start_server echo-deflate-limited "$LISTEN" "$BIN/ws-mirror" --addr 127.0.0.1:0 --notify async --deflate --max-message-size 1000
+LIMITED_deflate="$URL"
+# The chat with compression, as a browser negotiates it.
+start_server chat 's/^open \(http:\/\/.*\/\) in a browser$/\1/p' "$BIN/ws-chatroom" --addr 127.0.0.1:0 --deflate --deflate-threshold 0
 CHAT="$URL"
 
 # ---------------------------------------------------------------------------------------
@@ -189,17 +197,17 @@ run_suite() {
 }
 
 if [ "$HAVE_PY" -eq 1 ]; then
-  for mode in async inline; do
+  for mode in async inline deflate; do
     echo_url="ECHO_$mode" limited_url="LIMITED_$mode"
-    step "Python websockets client, --notify $mode"
+    step "Python websockets client, $mode"
     run_suite "python-$mode" 180 "$VENV/bin/python" -W error::DeprecationWarning -u \
       "$HERE/python_websockets.py" "$mode" "${!echo_url}" "${!limited_url}"
   done
 fi
 
 if [ "$HAVE_NODE" -eq 1 ]; then
-  step "Node ws client (echo both modes, chat broadcast)"
-  run_suite node-ws 180 node "$NODE_DIR/node_ws.mjs" "$ECHO_async/?mode=async,$ECHO_inline/?mode=inline" "$CHAT"
+  step "Node ws client (echo both modes and deflate, chat broadcast)"
+  run_suite node-ws 180 node "$NODE_DIR/node_ws.mjs" "$ECHO_async/?mode=async,$ECHO_inline/?mode=inline,$ECHO_deflate/?mode=deflate" "$CHAT"
 fi
 
 if [ "$HAVE_NODE" -eq 1 ] && [ "$HAVE_CHROMIUM" -eq 1 ]; then

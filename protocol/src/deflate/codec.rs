@@ -5,7 +5,7 @@
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// The four bytes a sync flush ends with, removed by the sender and put back by the receiver.
-const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+pub const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Compresses whole messages for one direction of a connection (or, without context
 /// takeover, for any connection whose agreed window is at least this one's).
@@ -134,11 +134,28 @@ impl Inflater {
     /// Inflates `input` (part of a message) onto `out`, never letting `out` hold more than
     /// `max` bytes: the output buffer grows geometrically with what was produced, and
     /// exceeding `max` fails before more than `max + 1` bytes are allocated.
-    pub fn inflate(&mut self, mut input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
+    pub fn inflate(&mut self, input: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
+        self.inflate_some(input, out, max)?;
+        if out.len() > max {
+            return Err(InflateError::TooLarge);
+        }
+        Ok(())
+    }
+
+    /// Like [`Inflater::inflate`], but resumable: stops once `out` holds more than `max`
+    /// bytes and returns how much of `input` it consumed. Called again with the rest of the
+    /// input and a larger `max`, it goes on where it stopped.
+    pub fn inflate_some(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<usize, InflateError> {
+        let mut rest = input;
         loop {
             if out.len() == out.capacity() {
                 if out.len() > max {
-                    return Err(InflateError::TooLarge);
+                    return Ok(input.len() - rest.len());
                 }
                 let want = (out.capacity() * 2).max(MIN_GROW).min(max + 1);
                 out.reserve_exact(want - out.len());
@@ -146,25 +163,25 @@ impl Inflater {
             let (in0, out0) = (self.d.total_in(), self.d.total_out());
             let status = self
                 .d
-                .decompress_vec(input, out, FlushDecompress::None)
+                .decompress_vec(rest, out, FlushDecompress::None)
                 .map_err(|_| InflateError::Corrupt)?;
-            input = &input[(self.d.total_in() - in0) as usize..];
+            rest = &rest[(self.d.total_in() - in0) as usize..];
             if out.len() > max {
-                return Err(InflateError::TooLarge);
+                return Ok(input.len() - rest.len());
             }
             if status == Status::StreamEnd {
                 // A block with BFINAL set ends the stream (§7.2.3.3): what follows, if
                 // anything, starts a new one.
                 self.d.reset(false);
-                if input.is_empty() {
-                    return Ok(());
+                if rest.is_empty() {
+                    return Ok(input.len());
                 }
                 continue;
             }
             let progressed = self.d.total_in() != in0 || self.d.total_out() != out0;
-            if out.len() < out.capacity() && (input.is_empty() || !progressed) {
-                return if input.is_empty() {
-                    Ok(())
+            if out.len() < out.capacity() && (rest.is_empty() || !progressed) {
+                return if rest.is_empty() {
+                    Ok(input.len())
                 } else {
                     Err(InflateError::Corrupt)
                 };
@@ -172,13 +189,22 @@ impl Inflater {
         }
     }
 
-    /// Ends a message: inflates the four bytes the sender removed, then resets the window
-    /// if context takeover is off.
+    /// Ends a message: inflates the four bytes the sender removed ([`TAIL`]), then resets
+    /// the window if context takeover is off.
     pub fn finish(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
         let r = self.inflate(&TAIL, out, max);
-        if self.reset_each || r.is_err() {
+        if r.is_err() {
             self.d.reset(false);
         }
+        self.end_message();
         r
+    }
+
+    /// Ends a message whose [`TAIL`] the caller inflated itself: resets the window if
+    /// context takeover is off.
+    pub fn end_message(&mut self) {
+        if self.reset_each {
+            self.d.reset(false);
+        }
     }
 }

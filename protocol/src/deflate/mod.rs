@@ -29,7 +29,7 @@
 mod codec;
 mod negotiate;
 
-pub use codec::{Compressor, InflateError, Inflater};
+pub use codec::{Compressor, InflateError, Inflater, TAIL};
 pub use negotiate::{negotiate, parse_offers, Extension};
 
 /// What a server accepts and asks for when a client offers permessage-deflate, and how it

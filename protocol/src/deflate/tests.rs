@@ -206,16 +206,44 @@ fn a_bomb_fails_with_1009_having_allocated_about_the_limit() {
 }
 
 #[test]
-fn the_headroom_bounds_inflating_below_the_message_limit() {
+fn the_headroom_pauses_inflating_until_more_is_given() {
+    let text: String = (0..40_000).map(|i| format!("{i} ")).collect();
     let mut wire = Vec::new();
-    Compressor::new(6, 15, true).compress(&vec![b'a'; 1 << 20], &mut wire);
+    Compressor::new(6, 15, true).compress(text.as_bytes(), &mut wire);
     let mut d = Decoder::new(Role::Client, Limits::default());
     d.set_inflater(Inflater::new(15, true));
-    d.set_inflate_headroom(100 << 10);
     let mut h = crate::FrameHeader::new(crate::OpCode::Text, wire.len() as u64, None);
     h.rsv1 = true;
     let mut frame = Vec::new();
     crate::frame::write_frame(&mut frame, h, &wire);
+    d.feed(&frame);
+    d.set_inflate_headroom(0);
+    let (mut granted, mut pauses) = (0, 0);
+    loop {
+        match d.next() {
+            Ok(Some(Message::Text(t))) => {
+                assert_eq!(t, text);
+                break;
+            }
+            Ok(None) => {
+                assert!(d.wants_memory());
+                pauses += 1;
+                let step = d.message_capacity().max(16 << 10);
+                granted += step;
+                d.set_inflate_headroom(step);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            d.message_capacity() <= granted + 1,
+            "{} > {granted}",
+            d.message_capacity()
+        );
+    }
+    assert!(pauses >= 3, "{pauses}");
+    // And the message limit still applies, as an error.
+    let mut d = Decoder::new(Role::Client, Limits::default().max_message_size(100_000));
+    d.set_inflater(Inflater::new(15, true));
     d.feed(&frame);
     assert!(matches!(d.next(), Err(ProtocolError::MessageTooLarge { .. })));
 }
