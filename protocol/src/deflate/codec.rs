@@ -49,6 +49,12 @@ impl Compressor {
     /// Appends the compressed form of one whole message to `out`: the payload of its first
     /// frame, with RSV1 set.
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if data.is_empty() {
+            // An empty message is one empty stored block's first byte (§7.2.3.6). (zlib
+            // would write nothing at all for it after an earlier message's sync flush.)
+            out.push(0x00);
+            return;
+        }
         let start = out.len();
         out.reserve(data.len() / 2 + 64);
         let mut input = data;

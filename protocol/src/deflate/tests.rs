@@ -281,3 +281,19 @@ fn an_8_bit_client_window_is_inflated() {
     inf.finish(&mut out, 100).unwrap();
     assert_eq!(out, b"Hello");
 }
+
+#[test]
+fn an_empty_message_between_others_keeps_the_stream_in_step() {
+    // zlib writes nothing for an empty input right after a sync flush; the message must
+    // still be the one byte of §7.2.3.6, or the receiver reads the next message as its rest.
+    let mut c = Compressor::new(9, 10, false);
+    let mut d = Decoder::new(Role::Client, Limits::default());
+    d.set_inflater(Inflater::new(10, false));
+    for msg in ["Hello", "", "Hello", "", "", "world"] {
+        let mut payload = Vec::new();
+        c.compress(msg.as_bytes(), &mut payload);
+        let mut frame = vec![0xc1, payload.len() as u8];
+        frame.extend_from_slice(&payload);
+        assert_eq!(texts(&mut d, &frame), [msg]);
+    }
+}
