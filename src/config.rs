@@ -417,6 +417,15 @@ impl ServerConfig {
         if self.watchdog.enabled && self.watchdog.interval.is_zero() {
             return bad("watchdog interval must be positive");
         }
+        if let Some(d) = &self.deflate {
+            let bits = 9..=15;
+            if !bits.contains(&d.server_max_window_bits) || !bits.contains(&d.client_max_window_bits) {
+                return bad("deflate window bits must be 9 to 15");
+            }
+            if d.level > 9 {
+                return bad("deflate level must be 0 to 9");
+            }
+        }
         Ok(())
     }
 }

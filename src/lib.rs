@@ -100,6 +100,24 @@
 //! handle.stop();
 //! ```
 //!
+//! ## Compression
+//!
+//! permessage-deflate (RFC 7692) is off by default; [`ServerConfig::deflate`] turns it on for
+//! every client that offers it ([`DeflateConfig`] has the knobs; the handshake hook sees
+//! [`Request::deflate`] and may refuse it with [`Accept::without_compression`]). Sends and
+//! broadcasts compress messages of at least [`DeflateConfig::threshold`] bytes; received
+//! messages are inflated, under the size limits, before any handler sees them.
+//!
+//! ```no_run
+//! use syncws::{DeflateConfig, Server, ServerConfig};
+//! # struct Echo;
+//! # impl syncws::Handler for Echo {}
+//! let config = ServerConfig::new(([127, 0, 0, 1], 9001))
+//!     .deflate(Some(DeflateConfig::default().level(1).threshold(256)));
+//! let handle = Server::new(config).start(Echo).expect("listen");
+//! # handle.stop();
+//! ```
+//!
 //! ## Threads
 //!
 //! ```text
@@ -151,7 +169,7 @@
 //! | `auth` | Basic / URL / Session checks, session tokens |
 //! | `config` | [`ServerConfig`] and its parts |
 //! | `tls` | [`TlsConfig`] from PEM files, the TLS handshake |
-//! | `connection` | [`Connection`], its outbound path and close state machine, the registry |
+//! | `connection` | [`Connection`], its outbound path (with compression) and close state machine, the registry |
 //! | `service` | the service thread: flushing, close deadlines, linger, heartbeat |
 //! | `dispatch` | events, handler traits, [`Dispatcher`], the delivery paths |
 //! | `handshake` | request head, plain HTTP, authentication, hooks, `101`, refusals |

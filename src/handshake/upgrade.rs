@@ -48,20 +48,9 @@ pub(crate) fn upgrade(
     // A subprotocol must be one the client offered.
     let protocol = accept.protocol.filter(|p| up.protocols.iter().any(|o| o == p));
     let deflate = request.deflate.filter(|_| !accept.no_compression);
-    let mut headers = accept.headers;
-    if let Some(p) = &deflate {
-        headers.push(("Sec-WebSocket-Extensions".into(), p.response()));
-    }
-    let response = response_101(&up.key, protocol.as_deref(), &headers);
+    let response = answer(&up.key, protocol.as_deref(), accept.headers, deflate.as_ref());
     upgraded();
-    let cfg = &gate.ctx.config;
-    let sock = stream.sock().clone();
-    if let Err(e) = stream.write_all(&response) {
-        log::debug!("{}: writing 101: {e}", request.peer);
-        return None;
-    }
-    let _ = sock.set_write_timeout(None);
-    sock.set_read_timeout(cfg.idle_timeout).ok()?;
+    let peer = request.peer;
     let info = ConnInfo {
         target: request.target,
         headers: request.headers,
@@ -69,13 +58,47 @@ pub(crate) fn upgrade(
         user,
         deflate,
     };
-    let out = outbound(stream, gate.ctx.outbound.clone());
-    let conn = Connection::new(request.peer, info, sock, gate.ctx.clone(), out);
+    open(gate, stream, peer, info, &response, rest)
+}
+
+/// The `101`, with the hook's headers and the permessage-deflate answer.
+fn answer(
+    key: &str,
+    protocol: Option<&str>,
+    mut headers: Vec<(String, String)>,
+    deflate: Option<&DeflateParams>,
+) -> Vec<u8> {
+    if let Some(p) = deflate {
+        headers.push(("Sec-WebSocket-Extensions".into(), p.response()));
+    }
+    response_101(key, protocol, &headers)
+}
+
+/// Writes the `101` and makes the connection: its outbound state, its decoder (inflating
+/// if agreed) with the bytes that followed the request, registered.
+fn open(
+    gate: &Gate,
+    mut stream: HsStream,
+    peer: std::net::SocketAddr,
+    info: ConnInfo,
+    response: &[u8],
+    rest: &[u8],
+) -> Option<(Connection, Decoder)> {
+    let cfg = &gate.ctx.config;
+    let sock = stream.sock().clone();
+    if let Err(e) = stream.write_all(response) {
+        log::debug!("{peer}: writing 101: {e}");
+        return None;
+    }
+    let _ = sock.set_write_timeout(None);
+    sock.set_read_timeout(cfg.idle_timeout).ok()?;
     let mut decoder = Decoder::new(Role::Server, cfg.limits);
-    if let Some(p) = &deflate {
+    if let Some(p) = &info.deflate {
         decoder.set_inflater(p.inflater());
     }
     decoder.feed(rest);
+    let out = outbound(stream, gate.ctx.outbound.clone());
+    let conn = Connection::new(peer, info, sock, gate.ctx.clone(), out);
     register(gate, conn).map(|c| (c, decoder))
 }
 
