@@ -22,14 +22,20 @@ use crate::error::SendError;
 /// A connection's agreed compression.
 pub(crate) struct Deflate {
     params: DeflateParams,
-    /// With server context takeover: this connection's compressor.
-    own: Option<Mutex<Compressor>>,
+    level: u32,
+    /// With server context takeover: this connection's compressor, made when first needed
+    /// (about 370 KiB with a 15-bit window).
+    own: Option<Mutex<Option<Compressor>>>,
 }
 
 impl Deflate {
     pub(crate) fn new(params: DeflateParams, cfg: &DeflateConfig) -> Self {
-        let own = (!params.server_no_context_takeover).then(|| Mutex::new(params.compressor(cfg.level)));
-        Self { params, own }
+        let own = (!params.server_no_context_takeover).then(|| Mutex::new(None));
+        Self {
+            params,
+            level: cfg.level,
+            own,
+        }
     }
 
     pub(crate) fn params(&self) -> &DeflateParams {
@@ -122,10 +128,16 @@ impl Connection {
     }
 
     fn send_own(&self, op: OpCode, payload: &[u8]) -> Result<(), SendError> {
-        let Some(own) = self.inner.deflate.as_ref().and_then(|d| d.own.as_ref()) else {
+        let Some((d, own)) = self
+            .inner
+            .deflate
+            .as_ref()
+            .and_then(|d| Some((d, d.own.as_ref()?)))
+        else {
             return self.send_frame(op, payload);
         };
-        let mut c = own.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = own.lock().unwrap_or_else(|e| e.into_inner());
+        let c = guard.get_or_insert_with(|| d.params.compressor(d.level));
         with_buffer(|buf| {
             c.compress(payload, buf);
             let r = self.send_frame_rsv1(op, buf, true);

@@ -112,7 +112,9 @@ pub enum InflateError {
 
 /// Inflates the messages of one direction of a connection.
 pub struct Inflater {
-    d: Decompress,
+    /// Made on first use: a connection that never sends a compressed message costs nothing.
+    d: Option<Decompress>,
+    window_bits: u8,
     reset_each: bool,
 }
 
@@ -132,7 +134,8 @@ impl Inflater {
     /// with a 9-bit window, which decodes it); `no_context_takeover` resets it per message.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         Self {
-            d: Decompress::new_with_window_bits(false, window_bits.clamp(9, 15)),
+            d: None,
+            window_bits: window_bits.clamp(9, 15),
             reset_each: no_context_takeover,
         }
     }
@@ -157,6 +160,10 @@ impl Inflater {
         out: &mut Vec<u8>,
         max: usize,
     ) -> Result<usize, InflateError> {
+        let bits = self.window_bits;
+        let d = self
+            .d
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let mut rest = input;
         loop {
             if out.len() == out.capacity() {
@@ -166,25 +173,24 @@ impl Inflater {
                 let want = (out.capacity() * 2).max(MIN_GROW).min(max + 1);
                 out.reserve_exact(want - out.len());
             }
-            let (in0, out0) = (self.d.total_in(), self.d.total_out());
-            let status = self
-                .d
+            let (in0, out0) = (d.total_in(), d.total_out());
+            let status = d
                 .decompress_vec(rest, out, FlushDecompress::None)
                 .map_err(|_| InflateError::Corrupt)?;
-            rest = &rest[(self.d.total_in() - in0) as usize..];
+            rest = &rest[(d.total_in() - in0) as usize..];
             if out.len() > max {
                 return Ok(input.len() - rest.len());
             }
             if status == Status::StreamEnd {
                 // A block with BFINAL set ends the stream (§7.2.3.3): what follows, if
                 // anything, starts a new one.
-                self.d.reset(false);
+                d.reset(false);
                 if rest.is_empty() {
                     return Ok(input.len());
                 }
                 continue;
             }
-            let progressed = self.d.total_in() != in0 || self.d.total_out() != out0;
+            let progressed = d.total_in() != in0 || d.total_out() != out0;
             if out.len() < out.capacity() && (rest.is_empty() || !progressed) {
                 return if rest.is_empty() {
                     Ok(input.len())
@@ -200,7 +206,7 @@ impl Inflater {
     pub fn finish(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
         let r = self.inflate(&TAIL, out, max);
         if r.is_err() {
-            self.d.reset(false);
+            self.d = None;
         }
         self.end_message();
         r
@@ -210,7 +216,9 @@ impl Inflater {
     /// context takeover is off.
     pub fn end_message(&mut self) {
         if self.reset_each {
-            self.d.reset(false);
+            if let Some(d) = &mut self.d {
+                d.reset(false);
+            }
         }
     }
 }
