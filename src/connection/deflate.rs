@@ -89,6 +89,10 @@ impl CompressorPool {
     }
 }
 
+/// The compressed-output buffer a thread keeps between messages (larger ones are freed): small,
+/// since in inline mode every connection thread that replies keeps one.
+const KEEP_OUTPUT: usize = 8 << 10;
+
 thread_local! {
     /// Each sending thread's buffer for compressed output, kept while small.
     static OUTPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
@@ -99,7 +103,7 @@ fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let mut buf = OUTPUT.with(|b| b.take());
     buf.clear();
     let r = f(&mut buf);
-    if buf.capacity() <= 64 << 10 {
+    if buf.capacity() <= KEEP_OUTPUT {
         OUTPUT.with(|b| b.set(buf));
     }
     r
