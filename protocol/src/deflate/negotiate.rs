@@ -109,8 +109,11 @@ struct Offer {
 
 /// A window size: a decimal 8-15 without leading zeros (RFC 7692 §7.1.2).
 fn window_bits(v: &str) -> Option<u8> {
+    if !v.bytes().all(|b| b.is_ascii_digit()) || v.starts_with('0') {
+        return None; // `parse` would take `+9`
+    }
     match v.parse::<u8>() {
-        Ok(n @ 8..=15) if !v.starts_with('0') && v.len() <= 2 => Some(n),
+        Ok(n @ 8..=15) => Some(n),
         _ => None,
     }
 }
