@@ -34,6 +34,30 @@
 //! - server peak RSS: `VmHWM` from `/proc/PID/status` at the end of the run.
 //!
 //! Names for `--only`: `pp1`, `pp64`, `pipe1k`, `pipe1m`, `bcast`, `idle`.
+//!
+//! ## permessage-deflate
+//!
+//! ```text
+//! cargo bench --bench compare -- --deflate [--rounds N] [--secs S] [--only dpp1,dpipe1k,dbcast]
+//!     [--servers inline,async] [--deflate-level L] [--echo-bin PATH]
+//! ```
+//!
+//! runs the permessage-deflate scenarios instead (and only those), each syncws server three
+//! ways in the same rounds: without compression, with `DeflateConfig::default()` (no server
+//! context takeover: pooled compressors, a broadcast compressed once) and with
+//! `server_no_context_takeover(false)` (a compressor per connection). The clients offer
+//! `permessage-deflate; client_max_window_bits` only to the compressing servers, send JSON-like
+//! text (`tools/src/json.rs`), compressed with context takeover, and inflate what comes back:
+//!
+//! - `dpp1`: 1 conn ping-pong, 1 KiB JSON text;
+//! - `dpipe1k`: 8 conns pipelined (window 64), 1 KiB JSON text;
+//! - `dbcast`: one 16 KiB JSON text to 1,000 clients, 20 times (every delivery checked).
+//!
+//! Ratios are against the same server without compression in the same rounds. The load table
+//! also gives the load generator's own CPU per message (`/proc/self/stat`: the clients compress
+//! and inflate too, on the same cores as the server). `--deflate-level`
+//! sets the servers' `DeflateConfig::level` (default 6; the clients always compress at 6).
+//! tungstenite is left out unless named in `--servers` (then uncompressed, for reference).
 
 #[allow(dead_code)]
 #[path = "../tools/src/bin/wsload.rs"]
@@ -51,6 +75,10 @@ use syncws_protocol::frame::OpCode;
 use wsload::{Config, Mode, Summary};
 
 const SERVER_ENV: &str = "SYNCWS_BENCH_SERVER";
+/// permessage-deflate of a syncws server child: unset (off), `default` or `server-context`.
+const DEFLATE_ENV: &str = "SYNCWS_BENCH_DEFLATE";
+/// Its compression level, when not the default.
+const DEFLATE_LEVEL_ENV: &str = "SYNCWS_BENCH_DEFLATE_LEVEL";
 
 // =============================================================================================
 // Servers (run in the re-executed child)
@@ -111,10 +139,27 @@ mod servers {
         let _ = std::io::stdout().flush();
     }
 
+    /// The permessage-deflate configuration the parent asked for.
+    fn deflate() -> Option<syncws::DeflateConfig> {
+        let mut d = match std::env::var(DEFLATE_ENV).ok()?.as_str() {
+            "default" => syncws::DeflateConfig::default(),
+            "server-context" => syncws::DeflateConfig::default().server_no_context_takeover(false),
+            other => panic!("unknown {DEFLATE_ENV}={other}"),
+        };
+        if let Ok(level) = std::env::var(DEFLATE_LEVEL_ENV) {
+            d = d.level(level.parse().expect("deflate level"));
+        }
+        Some(d)
+    }
+
     fn syncws(inline: bool, broadcast: bool) -> ! {
         let b: Bcast = Arc::new(OnceLock::new());
         // Every client is on one address here: the per-address cap must not be the limit.
-        let server = Server::new(ServerConfig::new(([127, 0, 0, 1], 0)).max_connections_per_ip(100_000));
+        let server = Server::new(
+            ServerConfig::new(([127, 0, 0, 1], 0))
+                .max_connections_per_ip(100_000)
+                .deflate(deflate()),
+        );
         let handle = if inline {
             server.start_inline(InlineEcho(b.clone()))
         } else {
@@ -252,6 +297,35 @@ impl Kind {
     }
 }
 
+/// permessage-deflate of a syncws server (`--deflate` scenarios).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Dfl {
+    /// Not enabled: the clients do not offer it.
+    Off,
+    /// `DeflateConfig::default()`: no server context takeover, pooled compressors, a
+    /// broadcast compressed once.
+    Once,
+    /// `server_no_context_takeover(false)`: a compressor per connection.
+    PerConn,
+}
+
+impl Dfl {
+    fn name(self) -> &'static str {
+        match self {
+            Dfl::Off => "off",
+            Dfl::Once => "on (default: no server context)",
+            Dfl::PerConn => "on, server context (per connection)",
+        }
+    }
+    fn short(self) -> &'static str {
+        match self {
+            Dfl::Off => "off",
+            Dfl::Once => "once",
+            Dfl::PerConn => "perconn",
+        }
+    }
+}
+
 /// A server child process.
 struct Proc {
     child: Child,
@@ -260,6 +334,11 @@ struct Proc {
 
 impl Proc {
     fn start(kind: Kind, broadcast: bool, echo_bin: Option<&str>) -> Proc {
+        Self::start_with(kind, broadcast, echo_bin, Dfl::Off, None)
+    }
+
+    /// [`Proc::start`] with permessage-deflate (`level`: the servers' `DeflateConfig::level`).
+    fn start_with(kind: Kind, broadcast: bool, echo_bin: Option<&str>, dfl: Dfl, level: Option<u32>) -> Proc {
         let mut cmd = match (kind, echo_bin, broadcast) {
             (Kind::Async | Kind::Inline, Some(bin), false) => {
                 let mut c = Command::new(bin);
@@ -271,11 +350,32 @@ impl Proc {
                     "--notify",
                 ]);
                 c.arg(if kind == Kind::Async { "async" } else { "inline" });
+                if dfl != Dfl::Off {
+                    c.arg("--deflate");
+                    if let Some(l) = level {
+                        c.args(["--deflate-level", &l.to_string()]);
+                    }
+                }
+                if dfl == Dfl::PerConn {
+                    c.args(["--deflate-server-context", "on"]);
+                }
                 c
             }
             _ => {
                 let mut c = Command::new(std::env::current_exe().expect("current_exe"));
                 c.env(SERVER_ENV, kind.env(broadcast));
+                match dfl {
+                    Dfl::Off => {}
+                    Dfl::Once => {
+                        c.env(DEFLATE_ENV, "default");
+                    }
+                    Dfl::PerConn => {
+                        c.env(DEFLATE_ENV, "server-context");
+                    }
+                }
+                if let Some(l) = level {
+                    c.env(DEFLATE_LEVEL_ENV, l.to_string());
+                }
                 c
             }
         };
@@ -302,12 +402,7 @@ impl Proc {
 
     /// utime + stime in seconds (clock ticks of 1/100 s, Linux's USER_HZ).
     fn cpu_secs(&self) -> f64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-        let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        (tick(11) + tick(12)) as f64 / 100.0
+        cpu_secs_of(self.pid())
     }
 
     /// A `/proc/PID/status` value in KiB.
@@ -322,6 +417,16 @@ impl Proc {
     fn threads(&self) -> u64 {
         self.status_kib("Threads")
     }
+}
+
+/// utime + stime of process `pid` in seconds (clock ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_secs_of(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 impl Drop for Proc {
@@ -344,6 +449,11 @@ struct Run {
     /// Broadcast: median time until every client has the message, microseconds.
     all_us: f64,
     errors: u64,
+    /// Bytes written / read by the clients over the payload bytes echoed or delivered.
+    wire_out: f64,
+    wire_in: f64,
+    /// The load generator's own CPU per message (this process), microseconds.
+    client_cpu_us: f64,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -419,38 +529,91 @@ fn load(
 }
 
 fn run_load(kind: Kind, cfg: &Config, secs: f64, echo_bin: Option<&str>) -> Run {
-    let p = Proc::start(kind, false, echo_bin);
+    run_load_with(kind, Dfl::Off, None, cfg, secs, echo_bin)
+}
+
+/// [`run_load`] against a server with permessage-deflate `dfl` (the clients offer it unless
+/// `Dfl::Off`).
+fn run_load_with(
+    kind: Kind,
+    dfl: Dfl,
+    level: Option<u32>,
+    cfg: &Config,
+    secs: f64,
+    echo_bin: Option<&str>,
+) -> Run {
+    let p = Proc::start_with(kind, false, echo_bin, dfl, level);
     let mut cfg = cfg.clone();
     cfg.addr = p.addr.clone();
     cfg.duration = Duration::from_secs_f64(secs);
-    let cpu0 = std::cell::Cell::new(0.0);
-    let cpu1 = std::cell::Cell::new(0.0);
-    let s: Summary = wsload::run_with(&cfg, || cpu0.set(p.cpu_secs()), || cpu1.set(p.cpu_secs()));
+    cfg.deflate = dfl != Dfl::Off;
+    let cpu0 = std::cell::Cell::new((0.0, 0.0));
+    let cpu1 = std::cell::Cell::new((0.0, 0.0));
+    let both = || (p.cpu_secs(), cpu_secs_of(std::process::id()));
+    let s: Summary = wsload::run_with(&cfg, || cpu0.set(both()), || cpu1.set(both()));
+    let ((srv0, me0), (srv1, me1)) = (cpu0.get(), cpu1.get());
     let hwm = p.status_kib("VmHWM");
-    eprintln!("  {:<14} {}", kind.name(), s.line());
+    let label = if cfg.json {
+        format!("{} deflate={}", kind.name(), dfl.short())
+    } else {
+        kind.name().to_string()
+    };
+    eprintln!("  {label:<14} {}", s.line());
     Run {
         msgs_per_s: s.msgs_per_s(),
         p50_us: s.p50_us,
         p99_us: s.p99_us,
-        cpu_us: (cpu1.get() - cpu0.get()) * 1e6 / s.msgs.max(1) as f64,
+        cpu_us: (srv1 - srv0) * 1e6 / s.msgs.max(1) as f64,
         hwm_mib: mib(hwm),
         all_us: 0.0,
         errors: s.errors,
+        wire_out: s.wire_ratio(s.wire_out),
+        wire_in: s.wire_ratio(s.wire_in),
+        client_cpu_us: (me1 - me0) * 1e6 / s.msgs.max(1) as f64,
     }
 }
 
 fn run_broadcast(kind: Kind, clients: usize, count: usize) -> Run {
-    let p = Proc::start(kind, true, None);
+    run_broadcast_with(kind, Dfl::Off, None, clients, count, None)
+}
+
+/// [`run_broadcast`] against a server with permessage-deflate `dfl`; `json`: the messages are
+/// that many bytes of JSON text (`broadcast:<k>:` and the JSON of message `k`), each delivery
+/// checked byte for byte, instead of 64 B.
+fn run_broadcast_with(
+    kind: Kind,
+    dfl: Dfl,
+    level: Option<u32>,
+    clients: usize,
+    count: usize,
+    json: Option<usize>,
+) -> Run {
+    let p = Proc::start_with(kind, true, None, dfl, level);
+    // The messages, made in advance (JSON) so that every client can check what it got.
+    let texts: Arc<Vec<String>> = Arc::new(
+        (0..count as u64)
+            .map(|k| match json {
+                Some(size) => {
+                    let mut v = format!("broadcast:{k:012}:").into_bytes();
+                    wsload::json::write(k, size - v.len(), &mut v);
+                    String::from_utf8(v).expect("JSON is ASCII")
+                }
+                None => format!("broadcast:{k:012}:{}", "x".repeat(40)),
+            })
+            .collect(),
+    );
     let mut writers = Vec::with_capacity(clients);
     let mut errors = 0u64;
     // (broadcast number, when received)
     let (tx, rx) = crossbeam_channel::unbounded::<(u64, Instant)>();
     let mut threads = Vec::new();
     for _ in 0..clients {
-        match wsload::connect(&p.addr, "/", Duration::from_secs(20)) {
+        match wsload::connect_with(&p.addr, "/", Duration::from_secs(20), dfl != Dfl::Off) {
             Ok((w, mut r)) => {
                 writers.push(w);
                 let tx = tx.clone();
+                let texts = texts.clone();
+                let check = json.is_some();
                 let t = std::thread::Builder::new()
                     .stack_size(128 << 10)
                     .spawn(move || {
@@ -458,16 +621,18 @@ fn run_broadcast(kind: Kind, clients: usize, count: usize) -> Run {
                             let got = r.recv(|is_text, b| {
                                 let s = std::str::from_utf8(b).ok().filter(|_| is_text)?;
                                 let rest = s.strip_prefix("broadcast:")?;
-                                rest.split(':').next()?.parse::<u64>().ok()
+                                let k = rest.split(':').next()?.parse::<u64>().ok()?;
+                                let whole = texts.get(k as usize).is_some_and(|t| t.as_str() == s);
+                                (whole || !check).then_some(k)
                             });
                             match got {
                                 Ok(Some(k)) => {
                                     let _ = tx.send((k, Instant::now()));
                                 }
-                                _ => return 1u64,
+                                _ => return (1u64, r.wire),
                             }
                         }
-                        0
+                        (0, r.wire)
                     })
                     .expect("spawn client thread");
                 threads.push(t);
@@ -492,11 +657,10 @@ fn run_broadcast(kind: Kind, clients: usize, count: usize) -> Run {
     let mut lat = Vec::with_capacity(n * count);
     let mut all = Vec::with_capacity(count);
     let mut delivered = 0u64;
-    let padding = "x".repeat(40);
     'outer: for k in 0..count as u64 {
         let t0 = Instant::now();
-        let text = format!("broadcast:{k:012}:{padding}");
-        debug_assert_eq!(text.len(), 64);
+        let text = &texts[k as usize];
+        debug_assert!(json.is_some() || text.len() == 64);
         if writers[0].send(OpCode::Text, text.as_bytes()).is_err() {
             errors += 1;
             break;
@@ -528,10 +692,14 @@ fn run_broadcast(kind: Kind, clients: usize, count: usize) -> Run {
     for w in &writers {
         let _ = w.sock.shutdown(std::net::Shutdown::Both);
     }
+    let mut wire_in = 0u64;
     for t in threads {
-        errors += t.join().unwrap_or(1);
+        let (e, wire) = t.join().unwrap_or((1, 0));
+        errors += e;
+        wire_in += wire;
     }
     lat.sort_unstable();
+    let size = texts.first().map_or(64, String::len);
     let r = Run {
         msgs_per_s: 0.0,
         p50_us: wsload::quantile(&lat, 0.5) / 1000.0,
@@ -540,11 +708,28 @@ fn run_broadcast(kind: Kind, clients: usize, count: usize) -> Run {
         hwm_mib: mib(hwm),
         all_us: median(all),
         errors,
+        wire_out: 0.0,
+        wire_in: wire_in as f64 / (delivered.max(1) * size as u64) as f64,
+        client_cpu_us: 0.0,
+    };
+    let label = if json.is_some() {
+        format!("{} deflate={}", kind.name(), dfl.short())
+    } else {
+        kind.name().to_string()
+    };
+    let extra = if json.is_some() {
+        format!(
+            " size={size} cpu_ms_per_broadcast={:.2} wire_in_ratio={:.3}",
+            r.cpu_us * n as f64 / 1e3,
+            r.wire_in
+        )
+    } else {
+        String::new()
     };
     eprintln!(
         "  {:<14} clients={n} broadcasts={count} p50_us={:.0} p99_us={:.0} all_us={:.0} cpu_us_per_delivery={:.2} \
-         vmhwm_mib={:.1} server_threads={threads_srv} errors={}",
-        kind.name(),
+         vmhwm_mib={:.1} server_threads={threads_srv} errors={}{extra}",
+        label,
         r.p50_us,
         r.p99_us,
         r.all_us,
@@ -610,6 +795,9 @@ fn run_idle(kind: Kind, clients: usize, echo_bin: Option<&str>) -> Run {
         hwm_mib: mib(hwm),
         all_us: elapsed * 1e6,
         errors,
+        wire_out: 0.0,
+        wire_in: 0.0,
+        client_cpu_us: 0.0,
     }
 }
 
@@ -622,6 +810,12 @@ struct Opts {
     only: Option<Vec<String>>,
     kinds: Vec<Kind>,
     echo_bin: Option<String>,
+    /// The permessage-deflate scenarios instead of the others.
+    deflate: bool,
+    /// `--servers` was given.
+    kinds_given: bool,
+    /// The servers' `DeflateConfig::level` (`--deflate-level`).
+    level: Option<u32>,
 }
 
 fn opts() -> Opts {
@@ -631,6 +825,9 @@ fn opts() -> Opts {
         only: None,
         kinds: vec![Kind::Async, Kind::Tungstenite, Kind::Inline],
         echo_bin: None,
+        deflate: false,
+        kinds_given: false,
+        level: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -640,7 +837,10 @@ fn opts() -> Opts {
             "--secs" => o.secs = val().parse().expect("--secs S"),
             "--only" => o.only = Some(val().split(',').map(str::to_string).collect()),
             "--echo-bin" => o.echo_bin = Some(val()),
+            "--deflate" => o.deflate = true,
+            "--deflate-level" => o.level = Some(val().parse().expect("--deflate-level 0-9")),
             "--servers" => {
+                o.kinds_given = true;
                 o.kinds = val()
                     .split(',')
                     .map(|k| match k {
@@ -692,6 +892,9 @@ fn main() {
         servers::run(&kind);
     }
     let o = opts();
+    if o.deflate {
+        return deflate_main(&o);
+    }
     let scenarios = vec![
         load("pp1", "1 conn ping-pong 16 B text", 1, 16, 1, false),
         load("pp64", "64 conns ping-pong 16 B text", 64, 16, 1, false),
@@ -831,5 +1034,228 @@ fn main() {
     println!(
         "msgs/s vs tung.: syncws / tungstenite (higher is better; broadcast: tungstenite time / syncws \
          time). CPU vs tung.: syncws / tungstenite (lower is better)."
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// permessage-deflate (`--deflate`)
+
+/// The permessage-deflate scenarios.
+enum DScenario {
+    Load {
+        name: &'static str,
+        title: &'static str,
+        cfg: Config,
+    },
+    Broadcast {
+        clients: usize,
+        count: usize,
+        size: usize,
+    },
+}
+
+impl DScenario {
+    fn name(&self) -> &'static str {
+        match self {
+            DScenario::Load { name, .. } => name,
+            DScenario::Broadcast { .. } => "dbcast",
+        }
+    }
+    fn title(&self) -> String {
+        match self {
+            DScenario::Load { title, .. } => title.to_string(),
+            DScenario::Broadcast { clients, size, .. } => {
+                format!("broadcast {} KiB JSON text to {clients} clients", size >> 10)
+            }
+        }
+    }
+}
+
+/// The runs of one scenario, by server.
+type DRuns = HashMap<(Kind, Dfl), Vec<Run>>;
+
+fn json_load(name: &'static str, title: &'static str, conns: usize, size: usize, window: usize) -> DScenario {
+    let Scenario::Load { mut cfg, .. } = load(name, title, conns, size, window, false) else {
+        unreachable!("load() makes a Load")
+    };
+    cfg.json = true;
+    DScenario::Load { name, title, cfg }
+}
+
+fn deflate_main(o: &Opts) {
+    let scenarios = vec![
+        json_load("dpp1", "1 conn ping-pong 1 KiB JSON text", 1, 1024, 1),
+        json_load(
+            "dpipe1k",
+            "8 conns pipelined (window 64) 1 KiB JSON text",
+            8,
+            1024,
+            64,
+        ),
+        DScenario::Broadcast {
+            clients: 1000,
+            count: 20,
+            size: 16 << 10,
+        },
+    ];
+    let kinds: Vec<Kind> = if o.kinds_given {
+        o.kinds.clone()
+    } else {
+        vec![Kind::Inline, Kind::Async]
+    };
+    // Every syncws server three ways; tungstenite (only when asked for) uncompressed.
+    let servers: Vec<(Kind, Dfl)> = kinds
+        .iter()
+        .flat_map(|&k| {
+            if k == Kind::Tungstenite {
+                vec![(k, Dfl::Off)]
+            } else {
+                vec![(k, Dfl::Off), (k, Dfl::Once), (k, Dfl::PerConn)]
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let ncpu = std::thread::available_parallelism().map_or(0, |n| n.get());
+    eprintln!(
+        "compare --deflate: {} rounds x {} s, {} CPUs ({}), load average {}, server level {}",
+        o.rounds,
+        o.secs,
+        ncpu,
+        cpu_model(),
+        loadavg(),
+        o.level.map_or("6 (default)".into(), |l| l.to_string())
+    );
+    let mut results: Vec<(DScenario, DRuns)> = Vec::new();
+    for sc in scenarios {
+        if let Some(only) = &o.only {
+            if !only.iter().any(|n| n == sc.name()) {
+                continue;
+            }
+        }
+        eprintln!("== {} ({})", sc.title(), sc.name());
+        let mut runs = DRuns::new();
+        for round in 0..o.rounds {
+            let mut order = servers.clone();
+            let n = order.len().max(1);
+            order.rotate_left(round % n);
+            for (kind, dfl) in order {
+                let r = match &sc {
+                    DScenario::Load { cfg, .. } => {
+                        run_load_with(kind, dfl, o.level, cfg, o.secs, o.echo_bin.as_deref())
+                    }
+                    DScenario::Broadcast { clients, count, size } => {
+                        run_broadcast_with(kind, dfl, o.level, *clients, *count, Some(*size))
+                    }
+                };
+                runs.entry((kind, dfl)).or_default().push(r);
+            }
+        }
+        results.push((sc, runs));
+    }
+    let med = |runs: &DRuns, k: (Kind, Dfl), f: fn(&Run) -> f64| {
+        median(runs.get(&k).map_or(Vec::new(), |v| v.iter().map(f).collect()))
+    };
+    let wire = |v: f64| {
+        if v > 0.0 {
+            format!("{v:.2}")
+        } else {
+            "-".into()
+        }
+    };
+    println!();
+    println!(
+        "{} rounds x {} s, medians; {} CPUs ({}); load average at the end {}; server deflate level {}; {:.0} s in all",
+        o.rounds,
+        o.secs,
+        ncpu,
+        cpu_model(),
+        loadavg(),
+        o.level.map_or("6".into(), |l| l.to_string()),
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    let any = |load: bool| {
+        results
+            .iter()
+            .any(|(sc, _)| matches!(sc, DScenario::Load { .. }) == load)
+    };
+    if any(true) {
+        println!(
+            "| scenario | server | permessage-deflate | msgs/s | vs off | p50 µs | p99 µs | server CPU µs/msg | vs off | \
+             client CPU µs/msg | wire out / in | server VmHWM MiB | errors |"
+        );
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    }
+    for (sc, runs) in &results {
+        let DScenario::Load { .. } = sc else { continue };
+        for &(k, d) in &servers {
+            if !runs.contains_key(&(k, d)) {
+                continue;
+            }
+            let off = (k, Dfl::Off);
+            let rate = med(runs, (k, d), |r| r.msgs_per_s);
+            let cpu = med(runs, (k, d), |r| r.cpu_us);
+            let errors: u64 = runs[&(k, d)].iter().map(|r| r.errors).sum();
+            let vs = |a: f64, b: f64| if d == Dfl::Off { "-".into() } else { ratio(a, b) };
+            println!(
+                "| {} | {} | {} | {rate:.0} | {} | {:.0} | {:.0} | {cpu:.2} | {} | {:.2} | {} / {} | {:.1} | {errors} |",
+                sc.title(),
+                k.name(),
+                d.name(),
+                vs(rate, med(runs, off, |r| r.msgs_per_s)),
+                med(runs, (k, d), |r| r.p50_us),
+                med(runs, (k, d), |r| r.p99_us),
+                vs(cpu, med(runs, off, |r| r.cpu_us)),
+                med(runs, (k, d), |r| r.client_cpu_us),
+                wire(med(runs, (k, d), |r| r.wire_out)),
+                wire(med(runs, (k, d), |r| r.wire_in)),
+                med(runs, (k, d), |r| r.hwm_mib),
+            );
+        }
+    }
+    if any(false) {
+        println!();
+        println!(
+            "| scenario | server | permessage-deflate | time to all µs | vs off | deliveries/s | p50 / p99 µs | \
+             server CPU ms/broadcast | vs off | CPU µs/delivery | wire in | server VmHWM MiB | errors |"
+        );
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    }
+    for (sc, runs) in &results {
+        let DScenario::Broadcast { clients, .. } = sc else {
+            continue;
+        };
+        for &(k, d) in &servers {
+            if !runs.contains_key(&(k, d)) {
+                continue;
+            }
+            let off = (k, Dfl::Off);
+            let all = med(runs, (k, d), |r| r.all_us);
+            let cpu = med(runs, (k, d), |r| r.cpu_us);
+            let errors: u64 = runs[&(k, d)].iter().map(|r| r.errors).sum();
+            let vs = |a: f64, b: f64| if d == Dfl::Off { "-".into() } else { ratio(a, b) };
+            let per_bcast_ms = |c: f64| c * *clients as f64 / 1e3;
+            println!(
+                "| {} | {} | {} | {all:.0} | {} | {:.0} | {:.0} / {:.0} | {:.2} | {} | {cpu:.2} | {} | {:.1} | {errors} |",
+                sc.title(),
+                k.name(),
+                d.name(),
+                vs(all, med(runs, off, |r| r.all_us)),
+                *clients as f64 / (all / 1e6).max(1e-9),
+                med(runs, (k, d), |r| r.p50_us),
+                med(runs, (k, d), |r| r.p99_us),
+                per_bcast_ms(cpu),
+                vs(cpu, med(runs, off, |r| r.cpu_us)),
+                wire(med(runs, (k, d), |r| r.wire_in)),
+                med(runs, (k, d), |r| r.hwm_mib),
+            );
+        }
+    }
+    println!();
+    println!(
+        "vs off: against the same server without compression in the same rounds (msgs/s: higher is \
+         better; time and CPU: lower is better). client CPU: the load generator's (this process, sharing \
+         the machine with the server). wire: bytes the clients wrote / read over the payload \
+         bytes (frame headers included). deliveries/s: clients / time to all."
     );
 }

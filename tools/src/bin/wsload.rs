@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release -p syncws-tools --bin wsload -- --url ws://127.0.0.1:9001/ [--conns N] [--size BYTES]
 //!     [--mode pingpong|pipeline] [--window W] [--duration SECS] [--binary]
+//!     [--payload pattern|json] [--deflate]
 //! ```
 //!
 //! - `pingpong`: one thread per connection sends a message, waits for the echo, repeats.
@@ -13,8 +14,16 @@
 //!
 //! Every payload is derived from its sequence number (the number in hex, then a rotating
 //! alphabet), text payloads are ASCII; every echoed byte is checked against what was sent, in
-//! order. Connections are all opened (one after the other) before the clock starts. Sending
-//! stops after `--duration`; messages still in flight are then received and counted.
+//! order. `--payload json` sends realistic JSON text instead (`tools/src/json.rs`: records
+//! with ids, names, timestamps and nested objects, exactly `--size` bytes; up to 1,024
+//! different messages made in advance, each carrying its sequence number), checked byte for
+//! byte too. `--deflate` offers permessage-deflate (`permessage-deflate;
+//! client_max_window_bits`, as browsers do), fails the connection if the server does not
+//! accept it, compresses every message sent (RSV1, level 6, with the context takeover the
+//! server allows) and inflates what comes back.
+//!
+//! Connections are all opened (one after the other) before the clock starts. Sending stops
+//! after `--duration`; messages still in flight are then received and counted.
 //!
 //! Output, one line of `key=value` pairs:
 //!
@@ -25,7 +34,9 @@
 //!
 //! `msgs` counts echoes received and verified; `mib_per_s` is echoed payload (one direction);
 //! latency is from just before a message is written to when its echo has been read. The exit
-//! status is 1 when `errors` is not 0.
+//! status is 1 when `errors` is not 0. With `--payload json` the line ends with `payload=json`;
+//! with `--deflate` also with `deflate=1` and `wire_out_ratio` / `wire_in_ratio`: the bytes
+//! written to / read from the sockets (frame headers included) over the payload bytes echoed.
 //!
 //! `benches/compare.rs` includes this file as a module and drives the same code.
 
@@ -36,10 +47,18 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use syncws_protocol::deflate::Compressor;
 use syncws_protocol::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use syncws_protocol::handshake::accept_key;
 use syncws_protocol::mask::apply_mask;
 use syncws_protocol::{Decoder, Limits, Message, Role};
+
+#[allow(dead_code)] // some helpers serve only `wsscale`
+#[path = "../json.rs"]
+pub(crate) mod json;
+#[allow(dead_code)]
+#[path = "../pmd.rs"]
+mod pmd;
 
 /// How a connection drives its traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +82,10 @@ pub(crate) struct Config {
     pub(crate) window: usize,
     pub(crate) duration: Duration,
     pub(crate) binary: bool,
+    /// JSON-like payloads (`--payload json`) instead of the pattern.
+    pub(crate) json: bool,
+    /// Offer permessage-deflate and compress what is sent (`--deflate`).
+    pub(crate) deflate: bool,
 }
 
 impl Config {
@@ -78,6 +101,8 @@ impl Config {
             window: 1,
             duration: Duration::from_secs(5),
             binary: false,
+            json: false,
+            deflate: false,
         })
     }
 }
@@ -119,6 +144,12 @@ pub(crate) struct Summary {
     pub(crate) max_us: f64,
     /// Connection failures, I/O errors, wrong or corrupted echoes.
     pub(crate) errors: u64,
+    pub(crate) json: bool,
+    pub(crate) deflate: bool,
+    /// Bytes written to the sockets once connected (frames, headers included).
+    pub(crate) wire_out: u64,
+    /// Bytes read from the sockets once connected.
+    pub(crate) wire_in: u64,
 }
 
 impl Summary {
@@ -134,11 +165,27 @@ impl Summary {
         self.msgs_per_s() * self.size as f64 / (1024.0 * 1024.0)
     }
 
+    /// Wire bytes over payload bytes, one direction (`wire_out` or `wire_in`).
+    pub(crate) fn wire_ratio(&self, wire: u64) -> f64 {
+        wire as f64 / (self.msgs.max(1) * self.size.max(1) as u64) as f64
+    }
+
     /// The one-line, `key=value` report.
     pub(crate) fn line(&self) -> String {
+        let mut extra = String::new();
+        if self.json {
+            extra.push_str(" payload=json");
+        }
+        if self.deflate {
+            extra.push_str(&format!(
+                " deflate=1 wire_out_ratio={:.3} wire_in_ratio={:.3}",
+                self.wire_ratio(self.wire_out),
+                self.wire_ratio(self.wire_in)
+            ));
+        }
         format!(
             "wsload mode={} conns={} size={} binary={} window={} secs={:.3} msgs={} msgs_per_s={:.0} \
-             mib_per_s={:.2} p50_us={:.1} p99_us={:.1} max_us={:.1} errors={}",
+             mib_per_s={:.2} p50_us={:.1} p99_us={:.1} max_us={:.1} errors={}{extra}",
             self.mode,
             self.conns,
             self.size,
@@ -172,18 +219,58 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 /// Payloads keyed by sequence number: the number in hex (its last `size` digits when `size` is
 /// below 16), then the alphabet repeated from an offset that depends on the number. ASCII, so
-/// also valid text.
+/// also valid text. Or ([`Pattern::json`]) the JSON text of `tools/src/json.rs`.
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     size: usize,
     /// The alphabet repeated, `size + 64` bytes: any payload tail is one slice of it.
     base: Vec<u8>,
+    /// JSON: `ring` distinct messages of `size` bytes, back to back in `base`.
+    json: bool,
+    ring: usize,
 }
+
+/// Most bytes of JSON messages made in advance.
+const JSON_RING_BYTES: usize = 8 << 20;
+/// Most JSON messages made in advance.
+const JSON_RING: usize = 1024;
 
 impl Pattern {
     pub(crate) fn new(size: usize) -> Self {
         let base = (0..size + 64).map(|i| ALPHABET[i % 64]).collect();
-        Self { size, base }
+        Self {
+            size,
+            base,
+            json: false,
+            ring: 0,
+        }
+    }
+
+    /// JSON-like text of `size` bytes. So that making and checking a message costs the load
+    /// generator a copy, not a formatting, up to 1,024 different messages (at most 8 MiB) are
+    /// made in advance; message `seq` is the one of `seq` modulo their number with the 16 hex
+    /// digits of `seq` itself in its `"seq"` field. With 1 KiB messages that is 1 MiB between
+    /// repeats, far beyond a deflate window (32 KiB).
+    pub(crate) fn json(size: usize) -> Self {
+        let ring = (JSON_RING_BYTES / size.max(1)).clamp(1, JSON_RING);
+        let mut base = Vec::with_capacity(ring * size);
+        for k in 0..ring {
+            json::write(k as u64, size, &mut base);
+        }
+        Self {
+            size,
+            base,
+            json: true,
+            ring,
+        }
+    }
+
+    /// JSON: the message made in advance for `seq`, and where its hex digits go in it.
+    fn json_parts(&self, seq: u64) -> (&[u8], std::ops::Range<usize>) {
+        let k = (seq % self.ring as u64) as usize;
+        let msg = &self.base[k * self.size..(k + 1) * self.size];
+        let hex = json::SEQ_AT.min(self.size)..(json::SEQ_AT + 16).min(self.size);
+        (msg, hex)
     }
 
     fn head(seq: u64, out: &mut [u8; 16]) -> usize {
@@ -204,6 +291,15 @@ impl Pattern {
 
     /// Appends the payload of message `seq` to `out`.
     pub(crate) fn write(&self, seq: u64, out: &mut Vec<u8>) {
+        if self.json {
+            let (msg, hex) = self.json_parts(seq);
+            let at = out.len();
+            out.extend_from_slice(msg);
+            let mut digits = [0u8; 16];
+            Self::head(seq, &mut digits);
+            out[at + hex.start..at + hex.end].copy_from_slice(&digits[..hex.len()]);
+            return;
+        }
         let (hex, r, tail) = self.parts(seq);
         out.extend_from_slice(&hex[r]);
         out.extend_from_slice(tail);
@@ -211,6 +307,15 @@ impl Pattern {
 
     /// Whether `got` is exactly the payload of message `seq`.
     pub(crate) fn check(&self, seq: u64, got: &[u8]) -> bool {
+        if self.json {
+            let (msg, hex) = self.json_parts(seq);
+            let mut digits = [0u8; 16];
+            Self::head(seq, &mut digits);
+            return got.len() == self.size
+                && got[hex.clone()] == digits[..hex.len()]
+                && got[..hex.start] == msg[..hex.start]
+                && got[hex.end..] == msg[hex.end..];
+        }
         let (hex, r, tail) = self.parts(seq);
         let h = r.len();
         got.len() == self.size && got[..h] == hex[r] && &got[h..] == tail
@@ -249,16 +354,31 @@ impl Rng {
     }
 }
 
+/// The sending half's permessage-deflate: the agreement, and the compressor (made on the
+/// first message: a zlib deflate state is a few hundred KiB, and most broadcast clients never
+/// send).
+#[derive(Debug)]
+struct Deflating {
+    agreed: pmd::Agreed,
+    compressor: Option<Compressor>,
+    /// The message before compression.
+    raw: Vec<u8>,
+}
+
 /// The sending half of a client connection: masked frames, written whole.
 #[derive(Debug)]
 pub(crate) struct Writer {
     pub(crate) sock: TcpStream,
     rng: Rng,
     buf: Vec<u8>,
+    deflate: Option<Deflating>,
+    /// Bytes written.
+    pub(crate) wire: u64,
 }
 
 impl Writer {
-    /// Sends one masked frame whose payload is `fill` appended to an empty buffer.
+    /// Sends one masked frame whose payload is `fill` appended to an empty buffer (a data
+    /// frame compressed, with RSV1, when permessage-deflate was agreed).
     pub(crate) fn send_with(
         &mut self,
         op: OpCode,
@@ -267,13 +387,46 @@ impl Writer {
     ) -> io::Result<()> {
         let key = (self.rng.next() as u32).to_ne_bytes();
         let mut hdr = [0u8; MAX_HEADER_LEN];
-        let hlen = FrameHeader::new(op, len as u64, Some(key)).encode(&mut hdr);
         self.buf.clear();
+        match self.deflate.as_mut() {
+            Some(d) if matches!(op, OpCode::Text | OpCode::Binary) => {
+                d.raw.clear();
+                fill(&mut d.raw);
+                debug_assert_eq!(d.raw.len(), len);
+                // The payload goes after the longest header, then the header before it.
+                self.buf.resize(MAX_HEADER_LEN, 0);
+                let agreed = d.agreed;
+                d.compressor
+                    .get_or_insert_with(|| agreed.compressor())
+                    .compress(&d.raw, &mut self.buf);
+                let plen = self.buf.len() - MAX_HEADER_LEN;
+                let mut h = FrameHeader::new(op, plen as u64, Some(key));
+                h.rsv1 = true;
+                let hlen = h.encode(&mut hdr);
+                let at = MAX_HEADER_LEN - hlen;
+                self.buf[at..MAX_HEADER_LEN].copy_from_slice(&hdr[..hlen]);
+                apply_mask(&mut self.buf[MAX_HEADER_LEN..], key);
+                if d.raw.capacity() > 4 << 20 {
+                    d.raw = Vec::new();
+                }
+                return self.write_out(at);
+            }
+            _ => {}
+        }
+        let hlen = FrameHeader::new(op, len as u64, Some(key)).encode(&mut hdr);
         self.buf.extend_from_slice(&hdr[..hlen]);
         fill(&mut self.buf);
         debug_assert_eq!(self.buf.len(), hlen + len);
         apply_mask(&mut self.buf[hlen..], key);
-        let r = (&self.sock).write_all(&self.buf);
+        self.write_out(0)
+    }
+
+    /// Writes `buf[from..]`.
+    fn write_out(&mut self, from: usize) -> io::Result<()> {
+        let r = (&self.sock).write_all(&self.buf[from..]);
+        if r.is_ok() {
+            self.wire += (self.buf.len() - from) as u64;
+        }
         if self.buf.capacity() > 4 << 20 {
             self.buf = Vec::new();
         }
@@ -302,6 +455,8 @@ impl Writer {
 pub(crate) struct Reader {
     pub(crate) sock: TcpStream,
     dec: Decoder,
+    /// Bytes read once connected.
+    pub(crate) wire: u64,
 }
 
 impl Reader {
@@ -326,6 +481,7 @@ impl Reader {
             if n == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
+            self.wire += n as u64;
             self.dec.commit(n);
         }
     }
@@ -349,7 +505,19 @@ impl Reader {
 
 /// Opens a WebSocket connection to `addr` (`host:port`) for `path`. The handshake is checked
 /// (status 101 and `Sec-WebSocket-Accept`). Reads time out after `read_timeout`.
+#[allow(dead_code)] // used by benches/compare.rs
 pub(crate) fn connect(addr: &str, path: &str, read_timeout: Duration) -> io::Result<(Writer, Reader)> {
+    connect_with(addr, path, read_timeout, false)
+}
+
+/// [`connect`], offering permessage-deflate when `deflate` is set: the connection then fails
+/// unless the server accepts it, and compresses and inflates data messages.
+pub(crate) fn connect_with(
+    addr: &str,
+    path: &str,
+    read_timeout: Duration,
+    deflate: bool,
+) -> io::Result<(Writer, Reader)> {
     let sock = TcpStream::connect(addr)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(read_timeout))?;
@@ -358,9 +526,14 @@ pub(crate) fn connect(addr: &str, path: &str, read_timeout: Duration) -> io::Res
     nonce[..8].copy_from_slice(&rng.next().to_ne_bytes());
     nonce[8..].copy_from_slice(&rng.next().to_ne_bytes());
     let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    let offer = if deflate {
+        format!("Sec-WebSocket-Extensions: {}\r\n", pmd::OFFER)
+    } else {
+        String::new()
+    };
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     (&sock).write_all(req.as_bytes())?;
     let mut buf = Vec::with_capacity(512);
@@ -398,13 +571,27 @@ pub(crate) fn connect(addr: &str, path: &str, read_timeout: Duration) -> io::Res
         return Err(bad(format!("bad Sec-WebSocket-Accept {accept:?}")));
     }
     let mut dec = Decoder::new(Role::Client, Limits::default());
+    let mut deflating = None;
+    if deflate {
+        let agreed = pmd::Agreed::from_response(pmd::extension_values(&head))
+            .map_err(bad)?
+            .ok_or_else(|| bad("the server did not accept permessage-deflate".into()))?;
+        dec.set_inflater(agreed.inflater());
+        deflating = Some(Deflating {
+            agreed,
+            compressor: None,
+            raw: Vec::new(),
+        });
+    }
     dec.feed(&buf[end..]);
     let w = Writer {
         sock: sock.try_clone()?,
         rng,
         buf: Vec::new(),
+        deflate: deflating,
+        wire: 0,
     };
-    Ok((w, Reader { sock, dec }))
+    Ok((w, Reader { sock, dec, wire: 0 }))
 }
 
 /// Sends a close frame, waits briefly for the server's, and closes the socket.
@@ -425,6 +612,8 @@ struct ConnResult {
     /// Round-trip times in nanoseconds.
     lat: Vec<u64>,
     last: Option<Instant>,
+    wire_out: u64,
+    wire_in: u64,
 }
 
 impl ConnResult {
@@ -460,7 +649,7 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
     let mut opened = Vec::with_capacity(cfg.conns);
     let mut errors = 0;
     for _ in 0..cfg.conns {
-        match connect(&cfg.addr, &cfg.path, read_timeout) {
+        match connect_with(&cfg.addr, &cfg.path, read_timeout, cfg.deflate) {
             Ok(c) => opened.push(c),
             Err(e) => {
                 eprintln!("wsload: connect {}: {e}", cfg.addr);
@@ -468,7 +657,11 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
             }
         }
     }
-    let pat = Arc::new(Pattern::new(cfg.size));
+    let pat = Arc::new(if cfg.json {
+        Pattern::json(cfg.size)
+    } else {
+        Pattern::new(cfg.size)
+    });
     let start_gate = Arc::new(Barrier::new(opened.len() + 1));
     let end_gate = Arc::new(Barrier::new(opened.len() + 1));
     let mut threads = Vec::with_capacity(opened.len());
@@ -481,10 +674,11 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
             .spawn(move || {
                 start_gate.wait();
                 let deadline = Instant::now() + cfg2.duration;
-                let (res, w, r) = match cfg2.mode {
+                let (mut res, w, r) = match cfg2.mode {
                     Mode::PingPong => ping_pong(w, r, &pat, &cfg2, deadline),
                     Mode::Pipeline => pipeline(w, r, &pat, &cfg2, deadline),
                 };
+                (res.wire_out, res.wire_in) = (w.wire, r.wire);
                 end_gate.wait();
                 close(w, r);
                 res
@@ -507,10 +701,13 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
     let mut lat = Vec::new();
     let mut msgs = 0;
     let mut last = start;
+    let (mut wire_out, mut wire_in) = (0, 0);
     for t in threads {
         match t.join() {
             Ok(r) => {
                 msgs += r.msgs;
+                wire_out += r.wire_out;
+                wire_in += r.wire_in;
                 errors += r.errors;
                 lat.extend_from_slice(&r.lat);
                 if let Some(l) = r.last {
@@ -537,6 +734,10 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
         p99_us: us(quantile(&lat, 0.99)),
         max_us: us(lat.last().map_or(0.0, |&v| v as f64)),
         errors,
+        json: cfg.json,
+        deflate: cfg.deflate,
+        wire_out,
+        wire_in,
     }
 }
 
@@ -637,7 +838,7 @@ fn usage(why: &str) -> ! {
     eprintln!("wsload: {why}");
     eprintln!(
         "usage: wsload --url ws://HOST:PORT/path [--conns N] [--size BYTES] [--mode pingpong|pipeline]\n\
-         \x20             [--window W] [--duration SECS] [--binary]"
+         \x20             [--window W] [--duration SECS] [--binary] [--payload pattern|json] [--deflate]"
     );
     std::process::exit(2)
 }
@@ -676,6 +877,14 @@ fn main() {
                 }
             }
             "--binary" => cfg.binary = true,
+            "--payload" => {
+                cfg.json = match val().as_str() {
+                    "pattern" => false,
+                    "json" => true,
+                    other => usage(&format!("bad --payload {other}")),
+                }
+            }
+            "--deflate" => cfg.deflate = true,
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
         }

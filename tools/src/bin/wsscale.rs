@@ -6,10 +6,11 @@
 //! ```text
 //! cargo run --release -p syncws-tools --bin wsscale -- [--conns N] [--stack-size BYTES]
 //!     [--heartbeat-interval SECS] [--idle SECS] [--batch K] [--notify inline|async]
-//!     [--max-runtime SECS]
+//!     [--max-runtime SECS] [--message BYTES] [--deflate] [--deflate-server-context on|off]
 //! cargo run --release -p syncws-tools --bin wsscale -- server [--addr HOST:PORT]
 //!     [--stack-size BYTES] [--heartbeat-interval SECS] [--heartbeat-timeout SECS]
-//!     [--max-connections N] [--notify inline|async]
+//!     [--max-connections N] [--notify inline|async] [--echo] [--deflate]
+//!     [--deflate-server-context on|off]
 //! ```
 //!
 //! The client role (the default) starts this same binary as the server in a subprocess, reads
@@ -25,6 +26,16 @@
 //! if that is lower: the server holds two descriptors per connection), runs a syncws server
 //! with the heartbeat on, and answers the text `broadcast:<payload>` from any client by
 //! broadcasting `<payload>` to every connection. It stops when its stdin reaches end of file.
+//!
+//! permessage-deflate: `--deflate` makes the server accept it (`DeflateConfig::default()`;
+//! `--deflate-server-context on`: `server_no_context_takeover(false)`, a compressor per
+//! connection) and every client offer it (`permessage-deflate; client_max_window_bits`, as
+//! browsers do), failing the connection if it is not agreed. `--message BYTES` makes every
+//! client, once all are connected, send one JSON text message of that size (`tools/src/json.rs`;
+//! compressed with context takeover under `--deflate`, so the server's inflater keeps its
+//! window) and wait for its echo (the server echoes every other text when started with
+//! `--echo`, which the client passes; compressed under `--deflate` when at least the
+//! threshold, 1 KiB). The idle phase and the memory samples follow.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -36,10 +47,18 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, Timespec};
 use rustix::process::{getrlimit, kill_process, setrlimit, Pid, Resource, Rlimit, Signal};
-use syncws::{Connection, Handler, HeartbeatConfig, InlineHandler, Messenger, Server, ServerConfig};
+use syncws::{
+    Connection, DeflateConfig, Handler, HeartbeatConfig, InlineHandler, Messenger, Server, ServerConfig,
+};
 use syncws_protocol::frame::{write_frame, FrameHeader, OpCode};
 use syncws_protocol::handshake::accept_key;
 use syncws_protocol::{Decoder, Limits, Message, Role};
+
+#[allow(dead_code)] // some helpers serve only `wsload`
+#[path = "../json.rs"]
+mod json;
+#[path = "../pmd.rs"]
+mod pmd;
 
 const PAYLOAD: &str = "hello";
 
@@ -48,8 +67,10 @@ fn usage(why: &str) -> ! {
     eprintln!(
         "usage: wsscale [--conns N] [--stack-size BYTES] [--heartbeat-interval SECS] [--idle SECS]\n\
          \x20              [--batch K] [--notify inline|async] [--max-runtime SECS]\n\
+         \x20              [--message BYTES] [--deflate] [--deflate-server-context on|off]\n\
          \x20      wsscale server [--addr HOST:PORT] [--stack-size BYTES] [--heartbeat-interval SECS]\n\
-         \x20              [--heartbeat-timeout SECS] [--max-connections N] [--notify inline|async]"
+         \x20              [--heartbeat-timeout SECS] [--max-connections N] [--notify inline|async]\n\
+         \x20              [--echo] [--deflate] [--deflate-server-context on|off]"
     );
     exit(2)
 }
@@ -110,28 +131,32 @@ fn raise_nofile(want: u64) -> (u64, u64) {
 // Server role
 
 /// Broadcasts the payload of `broadcast:<payload>`; reports on stdout how long the loop took.
-fn on_text(messenger: &OnceLock<Messenger>, text: &str) {
+/// Echoes any other text when `echo` is set.
+fn on_text(messenger: &OnceLock<Messenger>, echo: bool, conn: &Connection, text: &str) {
     if let (Some(payload), Some(m)) = (text.strip_prefix("broadcast:"), messenger.get()) {
         let t = Instant::now();
         let n = m.broadcast_text(payload, None);
         println!("broadcast {n} {}", t.elapsed().as_micros());
         let _ = std::io::stdout().flush();
+    } else if echo {
+        let _ = conn.send_text(text);
     }
 }
 
-struct InlineBroadcast(Arc<OnceLock<Messenger>>);
+/// The messenger (for broadcasts), and whether to echo other texts.
+struct InlineBroadcast(Arc<OnceLock<Messenger>>, bool);
 
 impl InlineHandler for InlineBroadcast {
-    fn on_text(&self, _conn: &Connection, text: &str) {
-        on_text(&self.0, text);
+    fn on_text(&self, conn: &Connection, text: &str) {
+        on_text(&self.0, self.1, conn, text);
     }
 }
 
-struct AsyncBroadcast(Arc<OnceLock<Messenger>>);
+struct AsyncBroadcast(Arc<OnceLock<Messenger>>, bool);
 
 impl Handler for AsyncBroadcast {
-    fn on_text(&mut self, _conn: &Connection, text: String) {
-        on_text(&self.0, &text);
+    fn on_text(&mut self, conn: &Connection, text: String) {
+        on_text(&self.0, self.1, conn, &text);
     }
 }
 
@@ -142,6 +167,9 @@ fn server_main(args: Vec<String>) {
     let mut timeout = Duration::ZERO;
     let mut max_connections = 10_000usize;
     let mut inline = true;
+    let mut echo = false;
+    let mut deflate: Option<DeflateConfig> = None;
+    let mut server_context = false;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut val = || {
@@ -155,6 +183,9 @@ fn server_main(args: Vec<String>) {
             "--heartbeat-timeout" => timeout = secs(&val()),
             "--max-connections" => max_connections = number(&flag, &val()),
             "--notify" => inline = notify(&val()),
+            "--echo" => echo = true,
+            "--deflate" => deflate = Some(DeflateConfig::default()),
+            "--deflate-server-context" => server_context = on_off(&flag, &val()),
             other => usage(&format!("unknown server flag {other}")),
         }
     }
@@ -171,12 +202,17 @@ fn server_main(args: Vec<String>) {
     if let Some(s) = stack {
         config = config.thread_stack_size(s);
     }
+    if let Some(d) = deflate {
+        config = config.deflate(Some(d.server_no_context_takeover(!server_context)));
+    } else if server_context {
+        usage("--deflate-server-context needs --deflate");
+    }
     let messenger = Arc::new(OnceLock::new());
     let server = Server::new(config);
     let started = if inline {
-        server.start_inline(InlineBroadcast(messenger.clone()))
+        server.start_inline(InlineBroadcast(messenger.clone(), echo))
     } else {
-        server.start(AsyncBroadcast(messenger.clone()))
+        server.start(AsyncBroadcast(messenger.clone(), echo))
     };
     let handle = match started {
         Ok(h) => h,
@@ -198,6 +234,14 @@ fn server_main(args: Vec<String>) {
     let _ = std::io::stdout().flush();
 }
 
+fn on_off(flag: &str, v: &str) -> bool {
+    match v {
+        "on" => true,
+        "off" => false,
+        other => usage(&format!("bad {flag} {other}: on or off")),
+    }
+}
+
 fn notify(v: &str) -> bool {
     match v {
         "inline" => true,
@@ -217,10 +261,21 @@ struct Client {
     got: Option<Duration>,
     /// The server's close frame arrived, or the socket ended.
     closed: bool,
+    /// permessage-deflate, when agreed.
+    agreed: Option<pmd::Agreed>,
+    /// `--message`: this client's message number, and whether its echo came back intact.
+    seq: u64,
+    echoed: bool,
 }
 
 #[derive(Default)]
 struct Counters {
+    /// `--message`: its size, and the echoes received (intact or not).
+    message: usize,
+    echoes: u64,
+    bad_echoes: u64,
+    /// Bytes read from all sockets once connected.
+    bytes_in: u64,
     pings: u64,
     pongs_sent: u64,
     other_texts: u64,
@@ -277,6 +332,9 @@ fn masked(rng: &mut Rng, op: OpCode, payload: &[u8]) -> Vec<u8> {
 }
 
 struct Opts {
+    message: Option<usize>,
+    deflate: bool,
+    server_context: bool,
     conns: usize,
     stack: Option<usize>,
     interval: Duration,
@@ -288,6 +346,9 @@ struct Opts {
 
 fn client_main(args: Vec<String>) {
     let mut o = Opts {
+        message: None,
+        deflate: false,
+        server_context: false,
         conns: 10_000,
         stack: None,
         interval: Duration::from_secs(5),
@@ -310,12 +371,18 @@ fn client_main(args: Vec<String>) {
             "--batch" => o.batch = number::<usize>(&flag, &val()).max(1),
             "--notify" => o.inline = notify(&val()),
             "--max-runtime" => o.max_runtime = secs(&val()),
+            "--message" => o.message = Some(number(&flag, &val())),
+            "--deflate" => o.deflate = true,
+            "--deflate-server-context" => o.server_context = on_off(&flag, &val()),
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
         }
     }
     if o.conns == 0 {
         usage("--conns must be at least 1");
+    }
+    if o.server_context && !o.deflate {
+        usage("--deflate-server-context needs --deflate");
     }
     run_client(&o);
 }
@@ -412,6 +479,15 @@ fn run_client(o: &Opts) {
     if let Some(s) = o.stack {
         cmd.args(["--stack-size", &s.to_string()]);
     }
+    if o.message.is_some() {
+        cmd.arg("--echo");
+    }
+    if o.deflate {
+        cmd.arg("--deflate");
+        if o.server_context {
+            cmd.args(["--deflate-server-context", "on"]);
+        }
+    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -458,6 +534,18 @@ fn run_client(o: &Opts) {
         o.interval,
         if o.inline { "inline" } else { "async" }
     );
+    if o.deflate || o.message.is_some() {
+        println!(
+            "permessage-deflate: {}; one message each: {}",
+            match (o.deflate, o.server_context) {
+                (false, _) => "off",
+                (true, false) => "on (DeflateConfig::default(): server_no_context_takeover)",
+                (true, true) => "on, server context takeover (a compressor per connection)",
+            },
+            o.message
+                .map_or("none".into(), |n| format!("{n} B JSON text, echoed"))
+        );
+    }
     std::thread::sleep(Duration::from_millis(300));
     let base = status(pid);
     println!(
@@ -482,10 +570,15 @@ fn run_client(o: &Opts) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     let key = rng.ws_key();
+                    let offer = if o.deflate {
+                        format!("Sec-WebSocket-Extensions: {}\r\n", pmd::OFFER)
+                    } else {
+                        String::new()
+                    };
                     let req = format!(
                         "GET /scale HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
                          Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n\
-                         Sec-WebSocket-Version: 13\r\n\r\n"
+                         Sec-WebSocket-Version: 13\r\n{offer}\r\n"
                     );
                     match (&s).write_all(req.as_bytes()) {
                         Ok(()) => pending.push((s, key)),
@@ -503,16 +596,22 @@ fn run_client(o: &Opts) {
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         for (s, key) in pending {
-            match read_101(&s, &key, deadline) {
-                Ok(rest) => {
+            match read_101(&s, &key, deadline, o.deflate) {
+                Ok((rest, agreed)) => {
                     let _ = s.set_nonblocking(true);
                     let mut dec = Decoder::new(Role::Client, Limits::default().read_chunk(512));
+                    if let Some(a) = &agreed {
+                        dec.set_inflater(a.inflater());
+                    }
                     dec.feed(&rest);
                     clients.push(Client {
                         sock: s,
                         dec,
                         got: None,
                         closed: false,
+                        agreed,
+                        seq: clients.len() as u64,
+                        echoed: false,
                     });
                     t_last_ok = Instant::now();
                 }
@@ -532,6 +631,9 @@ fn run_client(o: &Opts) {
         accept_time.as_secs_f64(),
         ok as f64 / accept_time.as_secs_f64().max(1e-9)
     );
+    if let Some(a) = clients.first().and_then(|c| c.agreed) {
+        println!("permessage-deflate agreed: {}", a.describe());
+    }
     let after_accept = status(pid);
     println!(
         "server after accept: VmHWM {} KiB, VmRSS {} KiB, threads {}, open fds {}",
@@ -550,6 +652,9 @@ fn run_client(o: &Opts) {
         ) {
             usage(&format!("epoll_ctl: {e}"));
         }
+    }
+    if let Some(size) = o.message {
+        send_messages(&ep, &mut clients, &mut counters, &mut rng, size);
     }
     let idle = o.idle.unwrap_or(o.interval + Duration::from_secs(1));
     pump(
@@ -704,9 +809,26 @@ fn run_client(o: &Opts) {
         0 => "-".to_string(),
         n => format!("{:.2}", ms(times[((n - 1) as f64 * p).round() as usize])),
     };
+    let mut extra = String::new();
+    if o.deflate || o.message.is_some() {
+        extra = format!(
+            " deflate={} message={} echoed={} rss_per_conn_kib={:.1}",
+            match (o.deflate, o.server_context) {
+                (false, _) => "off",
+                (true, false) => "on",
+                (true, true) => "on+server_context",
+            },
+            o.message.unwrap_or(0),
+            counters.echoes - counters.bad_echoes,
+            (idle_st.rss_kb.saturating_sub(base.rss_kb) as f64) / ok.max(1) as f64
+        );
+    }
+    let echo_missing = o
+        .message
+        .map_or(0, |_| ok as u64 - (counters.echoes - counters.bad_echoes));
     println!(
         "SUMMARY conns={}/{} stack={stack_desc} accept_s={:.3} hwm_per_conn_kib={:.1} \
-         threads={} bcast_p50_ms={} bcast_p99_ms={} bcast_max_ms={} errors={}",
+         threads={} bcast_p50_ms={} bcast_p99_ms={} bcast_max_ms={} errors={}{extra}",
         ok,
         o.conns,
         accept_time.as_secs_f64(),
@@ -715,20 +837,80 @@ fn run_client(o: &Opts) {
         quantile(0.5),
         quantile(0.99),
         quantile(1.0),
-        connect_errors + upgrade_errors + missing as u64 + counters.dropped
+        connect_errors + upgrade_errors + missing as u64 + counters.dropped + echo_missing
     );
     println!("total run time {:.1} s", started.elapsed().as_secs_f64());
-    let failed = ok < o.conns || missing > 0;
+    let failed = ok < o.conns || missing > 0 || echo_missing > 0;
     exit(i32::from(failed));
+}
+
+/// `--message`: every client sends one JSON text message of `size` bytes (compressed, RSV1,
+/// when permessage-deflate was agreed), then all wait for their echoes.
+fn send_messages(ep: &OwnedFd, clients: &mut [Client], counters: &mut Counters, rng: &mut Rng, size: usize) {
+    counters.message = size;
+    let (in0, mut out, mut payload) = (counters.bytes_in, 0u64, Vec::with_capacity(size));
+    let mut packed = Vec::new();
+    let t0 = Instant::now();
+    for c in clients.iter_mut().filter(|c| !c.closed) {
+        payload.clear();
+        json::write(c.seq, size, &mut payload);
+        let frame = match &c.agreed {
+            Some(a) => {
+                // A compressor for one message: dropped after, as the client needs none.
+                packed.clear();
+                a.compressor().compress(&payload, &mut packed);
+                let mut h = FrameHeader::new(OpCode::Text, packed.len() as u64, Some(rng.mask()));
+                h.rsv1 = true;
+                let mut f = Vec::with_capacity(packed.len() + 14);
+                write_frame(&mut f, h, &packed);
+                f
+            }
+            None => masked(rng, OpCode::Text, &payload),
+        };
+        match (&c.sock).write_all(&frame) {
+            Ok(()) => out += frame.len() as u64,
+            Err(e) => {
+                counters.error(format!("sending the message on connection {}: {e}", c.seq));
+                c.closed = true;
+                counters.dropped += 1;
+            }
+        }
+    }
+    pump(
+        ep,
+        clients,
+        counters,
+        rng,
+        Instant::now() + Duration::from_secs(30),
+        None,
+        |cs| cs.iter().all(|c| c.echoed || c.closed),
+    );
+    let n = clients.len() as u64;
+    let echoed = clients.iter().filter(|c| c.echoed).count();
+    let total = (n * size as u64).max(1) as f64;
+    let wire_in = counters.bytes_in - in0;
+    println!(
+        "message: {echoed}/{n} echoes intact in {:.3} s; wire bytes sent {out} ({:.3} of the \
+         payload), received {wire_in} ({:.3}; pings included)",
+        t0.elapsed().as_secs_f64(),
+        out as f64 / total,
+        wire_in as f64 / total
+    );
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Reads the handshake response; checks the status and `Sec-WebSocket-Accept`. Returns the
-/// bytes that followed the head (frames already sent, such as a heartbeat ping).
-fn read_101(mut s: &TcpStream, key: &str, deadline: Instant) -> Result<Vec<u8>, String> {
+/// Reads the handshake response; checks the status and `Sec-WebSocket-Accept` (and, when
+/// `deflate` was offered, that it was accepted). Returns the bytes that followed the head
+/// (frames already sent, such as a heartbeat ping) and the permessage-deflate agreement.
+fn read_101(
+    mut s: &TcpStream,
+    key: &str,
+    deadline: Instant,
+    deflate: bool,
+) -> Result<(Vec<u8>, Option<pmd::Agreed>), String> {
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 512];
     let end = loop {
@@ -766,8 +948,14 @@ fn read_101(mut s: &TcpStream, key: &str, deadline: Instant) -> Result<Vec<u8>, 
     if !good {
         return Err("wrong Sec-WebSocket-Accept".into());
     }
+    let agreed = if deflate {
+        let a = pmd::Agreed::from_response(pmd::extension_values(&head))?;
+        Some(a.ok_or("the server did not accept permessage-deflate")?)
+    } else {
+        None
+    };
     let _ = s.set_read_timeout(None);
-    Ok(buf[end..].to_vec())
+    Ok((buf[end..].to_vec(), agreed))
 }
 
 /// Reads from every open connection until `deadline` or until `done` holds: answers pings,
@@ -827,6 +1015,7 @@ fn read_client(c: &mut Client, counters: &mut Counters, rng: &mut Rng, t0: Optio
             }
             Ok(n) => {
                 c.dec.commit(n);
+                counters.bytes_in += n as u64;
                 n == room
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -850,6 +1039,15 @@ fn read_client(c: &mut Client, counters: &mut Counters, rng: &mut Rng, t0: Optio
                 }
                 Ok(Some(Message::Text(t))) => match t0 {
                     Some(t0) if t == PAYLOAD && c.got.is_none() => c.got = Some(t0.elapsed()),
+                    _ if counters.message > 0 && !c.echoed => {
+                        counters.echoes += 1;
+                        if json::check(c.seq, counters.message, t.as_bytes()) {
+                            c.echoed = true;
+                        } else {
+                            counters.bad_echoes += 1;
+                            counters.error(format!("the echo on connection {} is wrong", c.seq));
+                        }
+                    }
                     _ => counters.other_texts += 1,
                 },
                 Ok(Some(Message::Close(_))) => {
