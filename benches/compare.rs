@@ -56,7 +56,7 @@
 //! Ratios are against the same server without compression in the same rounds. The load table
 //! also gives the load generator's own CPU per message (`/proc/self/stat`: the clients compress
 //! and inflate too, on the same cores as the server). `--deflate-level`
-//! sets the servers' `DeflateConfig::level` (default 6; the clients always compress at 6).
+//! sets the servers' `DeflateConfig::level` (default: the library's; the clients always compress at 6).
 //! tungstenite is left out unless named in `--servers` (then uncompressed, for reference).
 
 #[allow(dead_code)]

@@ -65,7 +65,7 @@ impl CompressorPool {
     pub(crate) fn new(cfg: Option<&DeflateConfig>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            level: cfg.map_or(6, |c| c.level),
+            level: cfg.map_or(1, |c| c.level),
             threshold: cfg.map_or(usize::MAX, |c| c.threshold),
             idle: Mutex::new(Vec::new()),
             keep: (2 * cpus).clamp(2, 16),
