@@ -1170,7 +1170,7 @@ fn deflate_main(o: &Opts) {
         ncpu,
         cpu_model(),
         loadavg(),
-        o.level.map_or("6".into(), |l| l.to_string()),
+        o.level.unwrap_or(syncws::DeflateConfig::default().level),
         started.elapsed().as_secs_f64()
     );
     println!();
