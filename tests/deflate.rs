@@ -79,6 +79,18 @@ impl Client {
         self.send_frames(op, &payload, rsv1, frag);
     }
 
+    /// [`Client::send`] in one frame, returning the write error instead of panicking.
+    fn try_send(&mut self, op: OpCode, data: &[u8]) -> std::io::Result<()> {
+        let mut payload = Vec::new();
+        let c = self.comp.as_mut().expect("compression agreed");
+        c.compress(data, &mut payload);
+        let mut wire = Vec::new();
+        let mut h = FrameHeader::new(op, payload.len() as u64, Some([1, 2, 3, 4]));
+        h.rsv1 = true;
+        write_frame(&mut wire, h, &payload);
+        self.sock.write_all(&wire)
+    }
+
     fn send_frames(&mut self, op: OpCode, payload: &[u8], rsv1: bool, frag: usize) {
         let chunks: Vec<&[u8]> = if payload.is_empty() {
             vec![&[]]
@@ -426,4 +438,66 @@ fn the_inbound_budget_bounds_inflating_below_the_message_limit() {
     eprintln!("20 bombs of 64 MiB, budget 8 MiB: peak inbound {inbound:.2} MiB, RSS +{rss:.1} MiB");
     assert!(inbound <= 8.0 + 20.0 * 0.2, "peak inbound {inbound:.2} MiB");
     assert!(rss < 200.0, "RSS grew by {rss:.1} MiB");
+}
+
+#[test]
+fn with_context_takeover_a_slow_reader_never_blocks_other_senders() {
+    // The connection's own thread (inline echo) waits when its client stops reading; it must
+    // not do so holding the connection's compressor, which every other sender needs.
+    let cfg = DeflateConfig::default()
+        .server_no_context_takeover(false)
+        .threshold(0);
+    let server = Server::new(
+        config()
+            .deflate(Some(cfg))
+            .max_send_queue(64 << 10)
+            .write_timeout(Duration::from_secs(20)),
+    );
+    let ts = start(&server, Mode::Inline);
+    let addr = ts.local_addr();
+    let sock = tcp_small_rcvbuf(addr, 4 << 10);
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let (resp, raw) = raw_upgrade_on(sock, &upgrade_request("/", offer));
+    assert!(resp.header("Sec-WebSocket-Extensions").is_some());
+    let conn = ts.expect_connect();
+    let mut c = Client {
+        sock: raw.sock,
+        buf: Vec::new(),
+        comp: Some(Compressor::new(1, 15, false)),
+        inflater: None,
+    };
+    // Incompressible messages (each different: the window would find repeats), never read
+    // back: the echoes fill the socket and the queue.
+    let writer = std::thread::spawn(move || {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..1000 {
+            let noise: Vec<u8> = (0..40 << 10)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 32) as u8
+                })
+                .collect();
+            if c.try_send(OpCode::Binary, &noise).is_err() {
+                break; // the server stopped, or gave up on us
+            }
+        }
+    });
+    wait_until("the echoes fill the queue", || conn.queued_bytes() > 16 << 10);
+    std::thread::sleep(Duration::from_millis(200)); // the reader is now waiting for room
+    let t0 = Instant::now();
+    let _ = conn.send_text(&"from another thread ".repeat(100));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "a send waited {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        conn.is_open(),
+        "the slow client is still served (back-pressure, not a close)"
+    );
+    ts.stop();
+    drop(conn); // the last handle to the server's socket: the blocked writer now fails
+    let _ = writer.join();
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use syncws_protocol::deflate::{Compressor, DeflateConfig, DeflateParams};
 use syncws_protocol::frame::OpCode;
 
+use super::outbound::own_thread;
 use super::queue::{Budget, SharedFrame};
 use super::{encode_frame, Connection};
 use crate::error::SendError;
@@ -125,7 +126,7 @@ impl Connection {
             Packing::Plain => self.send_frame(op, payload),
             Packing::Shared(bits) => with_buffer(|buf| {
                 self.inner.ctx.compressors.compress(bits, payload, buf);
-                self.send_frame_rsv1(op, buf, true)
+                self.send_frame_rsv1(op, buf, true, true)
             }),
             Packing::Own => self.send_own(op, payload),
         }
@@ -140,11 +141,19 @@ impl Connection {
         else {
             return self.send_frame(op, payload);
         };
+        if own_thread(self) {
+            // Back-pressure before taking the compressor: other senders need it, and the
+            // send below, holding it, refuses instead of waiting.
+            let max = self.inner.ctx.config.max_send_queue;
+            if self.queued() + payload.len() > max {
+                self.wait_drained(max.saturating_sub(payload.len()))?;
+            }
+        }
         let mut guard = own.lock().unwrap_or_else(|e| e.into_inner());
         let c = guard.get_or_insert_with(|| d.params.compressor(d.level));
         with_buffer(|buf| {
             c.compress(payload, buf);
-            let r = self.send_frame_rsv1(op, buf, true);
+            let r = self.send_frame_rsv1(op, buf, true, false);
             if r.is_err() {
                 c.reset();
             }

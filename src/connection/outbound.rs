@@ -45,7 +45,7 @@ pub(crate) fn set_own_thread(conn: &Connection) {
     OWN_CONN.with(|c| c.set(std::sync::Arc::as_ptr(&conn.inner) as usize));
 }
 
-fn own_thread(conn: &Connection) -> bool {
+pub(super) fn own_thread(conn: &Connection) -> bool {
     OWN_CONN.with(|c| c.get() == std::sync::Arc::as_ptr(&conn.inner) as usize)
 }
 
@@ -125,6 +125,17 @@ impl<'a> Frame<'a> {
     fn len(self) -> usize {
         self.parts().iter().map(|p| p.len()).sum()
     }
+}
+
+/// What a send does when the queue cannot take its frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Full {
+    /// The connection's own thread waits for room; others get the overflow policy.
+    Wait,
+    /// Everyone gets the overflow policy.
+    Refuse,
+    /// Queued anyway (small heartbeat pings).
+    Exempt,
 }
 
 /// How a write under the lock went.
@@ -212,38 +223,46 @@ impl Connection {
 impl Connection {
     /// Sends one frame, header and payload from the caller's buffer.
     pub(crate) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
-        self.send_frame_rsv1(opcode, payload, false)
+        self.send_frame_rsv1(opcode, payload, false, true)
     }
 
-    /// Sends one frame with RSV1 as given (set: a compressed message's only frame).
+    /// Sends one frame with RSV1 as given (set: a compressed message's only frame). With
+    /// `may_wait` false even the connection's own thread gets the overflow policy instead of
+    /// waiting for a full queue (it holds a lock others may need).
     pub(crate) fn send_frame_rsv1(
         &self,
         opcode: OpCode,
         payload: &[u8],
         rsv1: bool,
+        may_wait: bool,
     ) -> Result<(), SendError> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let mut h = FrameHeader::new(opcode, payload.len() as u64, None);
         h.rsv1 = rsv1;
         let hlen = h.encode(&mut hdr);
-        self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), false)
+        let frame = Frame::Parts(&hdr[..hlen], payload);
+        self.send(
+            frame,
+            payload.len(),
+            if may_wait { Full::Wait } else { Full::Refuse },
+        )
     }
 
     /// Sends a frame encoded once for many connections (a broadcast); `payload_len` is its
     /// payload's length.
     pub(crate) fn send_shared(&self, frame: &SharedFrame, payload_len: usize) -> Result<(), SendError> {
-        self.send(Frame::Shared(frame), payload_len, false)
+        self.send(Frame::Shared(frame), payload_len, Full::Wait)
     }
 
     /// A heartbeat ping: small, from the service thread, exempt from the queue limit.
     pub(crate) fn send_heartbeat(&self, payload: &[u8]) -> Result<(), SendError> {
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let hlen = FrameHeader::new(OpCode::Ping, payload.len() as u64, None).encode(&mut hdr);
-        self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), true)
+        self.send(Frame::Parts(&hdr[..hlen], payload), payload.len(), Full::Exempt)
     }
 
     /// The limits, then the write. See the module docs.
-    fn send(&self, frame: Frame<'_>, payload_len: usize, exempt: bool) -> Result<(), SendError> {
+    fn send(&self, frame: Frame<'_>, payload_len: usize, full: Full) -> Result<(), SendError> {
         let max = self.inner.ctx.config.max_send_queue;
         if payload_len > max {
             return Err(SendError::TooLong);
@@ -255,11 +274,11 @@ impl Connection {
                 return Err(SendError::Closed);
             }
             let pending = out.queue.len();
-            if exempt || pending == 0 || pending + total <= max {
+            if full == Full::Exempt || pending == 0 || pending + total <= max {
                 break;
             }
             drop(out);
-            if !own_thread(self) {
+            if full == Full::Refuse || !own_thread(self) {
                 return Err(self.overflow(CloseCode::POLICY_VIOLATION, "send queue overflow"));
             }
             // Back-pressure for the connection's own thread: wait, without the lock.
