@@ -193,6 +193,11 @@ pub struct ServerConfig {
     /// never negotiates it; `Some` accepts a client's offer with these settings. Memory per
     /// connection and the choices behind the defaults are in the README's limits table.
     pub deflate: Option<DeflateConfig>,
+    /// Most topics one connection may subscribe to ([`crate::Connection::subscribe`]); more
+    /// are refused. Default 1 024.
+    pub max_subscriptions: usize,
+    /// Longest topic name in bytes; longer ones are refused. Default 256.
+    pub max_topic_len: usize,
 }
 
 /// Heartbeat settings (see [`ServerConfig::heartbeat`]).
@@ -282,6 +287,8 @@ impl Default for ServerConfig {
             origins: OriginPolicy::default(),
             nodelay: true,
             deflate: None,
+            max_subscriptions: 1024,
+            max_topic_len: 256,
         }
     }
 }
@@ -377,6 +384,10 @@ impl ServerConfig {
         origins: OriginPolicy);
     setter!(/// Sets [`ServerConfig::deflate`].
         deflate: Option<DeflateConfig>);
+    setter!(/// Sets [`ServerConfig::max_subscriptions`].
+        max_subscriptions: usize);
+    setter!(/// Sets [`ServerConfig::max_topic_len`].
+        max_topic_len: usize);
 
     /// Checks the configuration for values that cannot work.
     pub fn validate(&self) -> Result<(), crate::error::Error> {

@@ -474,6 +474,20 @@ impl<X> Cli<Args<X>> {
                 |a, v| number(v).map(|n| a.server.config.max_connections = n),
             )
             .flag(
+                "max-subscriptions",
+                "N",
+                d.max_subscriptions,
+                "most topics one connection may subscribe to; more are refused",
+                |a, v| number(v).map(|n| a.server.config.max_subscriptions = n),
+            )
+            .flag(
+                "max-topic-len",
+                "BYTES",
+                d.max_topic_len,
+                "longest topic name; longer ones are refused",
+                |a, v| number(v).map(|n| a.server.config.max_topic_len = n),
+            )
+            .flag(
                 "max-handshakes",
                 "N",
                 d.max_handshakes,

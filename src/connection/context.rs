@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::deflate::CompressorPool;
 use super::queue::Budget;
-use super::{Connection, EventMeter, Registry};
+use super::{Connection, EventMeter, Registry, Topics};
 use crate::config::ServerConfig;
 use crate::stats::Stats;
 
@@ -35,6 +35,8 @@ pub(crate) struct Context {
     pub(crate) events: Arc<EventMeter>,
     /// Compressors for messages compressed without context (permessage-deflate).
     pub(crate) compressors: CompressorPool,
+    /// Who subscribes to which topic.
+    pub(crate) topics: Topics,
     epoch: Instant,
 }
 
@@ -58,6 +60,7 @@ impl Context {
             inbound: Arc::new(Budget::new(config.inbound_budget)),
             events: Arc::new(EventMeter::new(config.event_queue_bytes)),
             compressors: CompressorPool::new(config.deflate.as_ref()),
+            topics: Topics::new(config.max_subscriptions, config.max_topic_len),
             config,
             stats,
             registry: Registry::default(),

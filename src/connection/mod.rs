@@ -40,6 +40,7 @@ mod registry;
 mod ticket;
 #[cfg(feature = "tls")]
 mod tls_read;
+mod topics;
 
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
@@ -61,6 +62,7 @@ pub(crate) use registry::Registry;
 pub(crate) use ticket::{EventMeter, Ticket};
 #[cfg(feature = "tls")]
 pub(crate) use tls_read::TlsReader;
+pub(crate) use topics::{SubscribeHook, Topics};
 
 use crate::error::SendError;
 
@@ -244,6 +246,36 @@ impl Connection {
     /// Sends a binary message (compressed as [`Connection::send_text`] says).
     pub fn send_binary(&self, data: &[u8]) -> Result<(), SendError> {
         self.send_data(OpCode::Binary, data)
+    }
+
+    /// Subscribes this connection to `topic` ([`Messenger::publish_text`](crate::Messenger::publish_text)
+    /// reaches it from then on, until [`Connection::unsubscribe`] or the connection's end).
+    /// Returns whether it is subscribed now: `false` when the subscribe hook refused, the
+    /// connection has ended, or a limit ([`crate::ServerConfig::max_subscriptions`],
+    /// [`crate::ServerConfig::max_topic_len`]) was hit.
+    pub fn subscribe(&self, topic: &str) -> bool {
+        let ctx = &self.inner.ctx;
+        let open = || ctx.registry.get(&self.id()).is_some();
+        match ctx.topics.subscribe(self, topic, open) {
+            Ok(_) => true,
+            Err(why) => {
+                log::debug!(
+                    "connection {}: subscription to {topic:?} refused ({why:?})",
+                    self.id()
+                );
+                false
+            }
+        }
+    }
+
+    /// Ends this connection's subscription to `topic`; whether it had one.
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        self.inner.ctx.topics.unsubscribe(self.id(), topic)
+    }
+
+    /// The topics this connection subscribes to, in order.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.inner.ctx.topics.of(self.id())
     }
 
     /// The permessage-deflate parameters agreed with this client, if any.

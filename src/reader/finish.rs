@@ -15,6 +15,7 @@ pub(crate) fn finish(conn: &Connection, em: &Emitter, dropped: &str) {
     if ctx.registry.remove(&conn.id()) {
         ctx.stats.closed();
     }
+    ctx.topics.remove_all(conn.id());
     let sock = conn.socket();
     let _ = sock.shutdown(Shutdown::Write);
     if !info.clean && !was_dead {

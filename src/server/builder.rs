@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::handle::ServerHandle;
 use super::messenger::Messenger;
 use crate::config::ServerConfig;
-use crate::connection::Context;
+use crate::connection::{Connection, Context, SubscribeHook};
 use crate::dispatch::{Dispatcher, Handler, InlineHandler, Sink, SinkSlot};
 use crate::error::{Error, Result};
 use crate::handshake::{Gate, Hooks};
@@ -23,6 +23,7 @@ use crate::stats::Stats;
 pub struct Server {
     config: ServerConfig,
     hooks: Hooks,
+    subscribe: Option<Arc<SubscribeHook>>,
     stats: Arc<Stats>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
@@ -42,6 +43,7 @@ impl Server {
         Self {
             config,
             hooks: Hooks::default(),
+            subscribe: None,
             stats: Arc::default(),
             #[cfg(feature = "tls")]
             tls: None,
@@ -80,6 +82,27 @@ impl Server {
         F: Fn(&Request, &str, &str) -> bool + Send + Sync + 'static,
     {
         self.hooks.auth = Some(Arc::new(hook));
+        self
+    }
+
+    /// What this run's connections share, with the subscribe hook in place.
+    fn context(&self, service: Arc<Service>, addrs: Vec<std::net::SocketAddr>) -> Arc<Context> {
+        let config = Arc::new(self.config.clone());
+        let ctx = Arc::new(Context::new(config, self.stats.clone(), service, addrs));
+        if let Some(h) = &self.subscribe {
+            ctx.topics.set_hook(h.clone());
+        }
+        ctx
+    }
+
+    /// Sets the subscribe hook, asked (on the subscribing thread) before
+    /// [`Connection::subscribe`] adds a subscription: `(connection, topic) -> allow?`. A hook
+    /// that panics refuses.
+    pub fn on_subscribe<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Connection, &str) -> bool + Send + Sync + 'static,
+    {
+        self.subscribe = Some(Arc::new(hook));
         self
     }
 
@@ -132,13 +155,7 @@ impl Server {
             listeners.push(l);
         }
         let service = Arc::new(Service::new()?);
-        let config = Arc::new(self.config.clone());
-        let ctx = Arc::new(Context::new(
-            config,
-            self.stats.clone(),
-            service.clone(),
-            addrs.clone(),
-        ));
+        let ctx = self.context(service.clone(), addrs.clone());
         let intake = Arc::new(Intake {
             gate: Gate {
                 ctx: ctx.clone(),

@@ -130,6 +130,35 @@ impl Messenger {
             .count()
     }
 
+    /// Publishes a text message to every subscriber of `topic` except `except`; returns how
+    /// many it was handed to. Encoded (and compressed) once for all of them, like a broadcast.
+    pub fn publish_text(&self, topic: &str, text: &str, except: Option<&ConnectionId>) -> usize {
+        self.publish(topic, OpCode::Text, text.as_bytes(), except)
+    }
+
+    /// Publishes a binary message to every subscriber of `topic` except `except`.
+    pub fn publish_binary(&self, topic: &str, data: &[u8], except: Option<&ConnectionId>) -> usize {
+        self.publish(topic, OpCode::Binary, data, except)
+    }
+
+    fn publish(&self, topic: &str, op: OpCode, data: &[u8], except: Option<&ConnectionId>) -> usize {
+        let subs = self.ctx.topics.subscribers(topic);
+        let mut message = Broadcast::new(op, data, self.ctx.outbound.clone());
+        subs.iter()
+            .filter(|c| Some(&c.id()) != except && message.send(c).is_ok())
+            .count()
+    }
+
+    /// How many connections subscribe to `topic` (0: the topic does not exist).
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.ctx.topics.count(topic)
+    }
+
+    /// Every topic that has subscribers now, in no particular order.
+    pub fn topics(&self) -> Vec<String> {
+        self.ctx.topics.names()
+    }
+
     /// Starts the closing handshake with one connection (see [`Connection::close`]).
     pub fn close(&self, id: &ConnectionId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.get(id)?.close(code, reason)
