@@ -504,11 +504,27 @@ fuzz_target!(|data: &[u8]| {
     match o.mode {
         0 | 1 => {
             let (events, waiting) = decode(&o, rest, false);
+            let chunked = decode(&o, rest, true);
+            if chunked.1 != waiting {
+                // Stopping at the headroom depends on how much input had arrived: one run may
+                // stop there while the other, with more input, went on to an error further on
+                // (or to the end). What both gave before that must agree.
+                let ok = |v: &[Event]| -> Vec<Event> {
+                    v.iter()
+                        .filter(|e| !matches!(e, Event::Error(_)))
+                        .cloned()
+                        .collect()
+                };
+                let (a, b) = (ok(&events), ok(&chunked.0));
+                let n = a.len().min(b.len());
+                assert_eq!(a[..n], b[..n]);
+                return;
+            }
             let want = Want {
                 events,
                 waiting: waiting.then_some(true),
             };
-            check(decode(&o, rest, true), want, None);
+            check(chunked, want, None);
         }
         2 => payloads(&o, rest),
         _ => round_trip(&o, rest),
