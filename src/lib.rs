@@ -209,7 +209,9 @@ mod stats;
 mod tls;
 
 pub use auth::{AuthConfig, AuthHook};
-pub use config::{HeartbeatConfig, OriginPolicy, OverflowPolicy, ServerConfig, WatchdogConfig};
+pub use config::{
+    ClusterConfig, HeartbeatConfig, OriginPolicy, OverflowPolicy, ServerConfig, WatchdogConfig,
+};
 pub use connection::{Connection, ConnectionId, Disconnect};
 pub use dispatch::{Dispatcher, Event, Handler, InlineHandler, ServerEvent};
 pub use error::{Error, Result, SendError, TlsError};
