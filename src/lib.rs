@@ -193,6 +193,7 @@ compile_error!("syncws supports Unix targets only (Linux, macOS, the BSDs): its 
 
 mod addr;
 mod auth;
+mod cluster;
 mod config;
 mod connection;
 mod dispatch;

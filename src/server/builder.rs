@@ -172,6 +172,16 @@ impl Server {
             sockets: Sockets::new(&listeners, addrs.clone()),
         });
         let mut handle = ServerHandle::new(Messenger::new(ctx.clone()), intake.clone());
+        if let Some(cfg) = &self.config.cluster {
+            // A weak reference: the cluster is the context's relay, and the context the intake's.
+            let weak = Arc::downgrade(&intake);
+            let report = Box::new(move |ev| {
+                if let Some(i) = weak.upgrade() {
+                    i.sink.server_event(ev);
+                }
+            });
+            handle.cluster = Some(crate::cluster::Cluster::start(cfg, &ctx, report)?);
+        }
         handle.service = Some(spawn("syncws-service", move || {
             crate::service::run(service, ctx)
         })?);
