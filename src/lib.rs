@@ -118,6 +118,24 @@
 //! # handle.stop();
 //! ```
 //!
+//! ## Clustering
+//!
+//! [`ServerConfig::cluster`] makes the server one node of a cluster over Redis: broadcasts,
+//! topic publishes and sends or closes by id reach the connections of every node, at most
+//! once, without a send ever waiting for Redis ([`ClusterConfig`] states the guarantees;
+//! [`ServerEvent::ClusterDown`] and [`ServerEvent::ClusterUp`] report the link).
+//!
+//! ```no_run
+//! use syncws::{ClusterConfig, Server, ServerConfig};
+//! # struct Echo;
+//! # impl syncws::Handler for Echo {}
+//! let config = ServerConfig::new(([127, 0, 0, 1], 9001))
+//!     .cluster(ClusterConfig::new("redis://127.0.0.1:6379").node("web-1"));
+//! let handle = Server::new(config).start(Echo).expect("listen");
+//! handle.broadcast_text("to every client on every node", None);
+//! # handle.stop();
+//! ```
+//!
 //! ## Threads
 //!
 //! ```text

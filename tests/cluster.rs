@@ -300,3 +300,36 @@ fn garbage_on_the_channels_is_ignored() {
         "a ignores its own channels' garbage too"
     );
 }
+
+#[test]
+fn a_node_starts_without_redis_and_joins_when_it_comes() {
+    let Some(mut redis) = Redis::start() else { return };
+    redis.kill();
+    let cluster = ClusterConfig::new(redis.url()).node("early");
+    let a = start_with(&Server::new(config().cluster(cluster)), Mode::Inline, false);
+    expect_down(&a);
+    let (mut ca, _) = connect_pair(&a, "/");
+    assert_eq!(a.broadcast_text("local only", None), 1);
+    assert_eq!(read_text(&mut ca), "local only");
+    assert!(a.stats().cluster_dropped >= 1);
+    redis.restart();
+    expect_up(&a);
+    wait_until("subscribed", || redis.numsub("syncws:all") == 1);
+    let t0 = Instant::now();
+    a.stop();
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn a_bad_url_fails_the_start() {
+    let cluster = ClusterConfig::new("http://not-redis");
+    let err = Server::new(config().cluster(cluster)).start_inline(Recorder {
+        tx: crossbeam_channel::unbounded().0,
+        echo: false,
+    });
+    assert!(err.is_err());
+}

@@ -101,3 +101,41 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_and_down_are_reported_once_per_change() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let cfg = ClusterConfig::new("redis://127.0.0.1:1");
+        let link = Link::new(&cfg, Box::new(move |ev| tx.send(ev).unwrap())).unwrap();
+        let down = || Err("gone".to_string());
+        link.set(Side::Publisher, down());
+        link.set(Side::Subscriber, down());
+        link.set(Side::Publisher, Ok(()));
+        assert!(!link.up.load(Ordering::Acquire));
+        link.set(Side::Subscriber, Ok(()));
+        assert!(link.up.load(Ordering::Acquire));
+        link.set(Side::Publisher, Ok(()));
+        link.set(Side::Subscriber, down());
+        link.set(Side::Publisher, down());
+        let events: Vec<ServerEvent> = rx.try_iter().collect();
+        let down = ServerEvent::ClusterDown { error: "gone".into() };
+        assert_eq!(events, [down.clone(), ServerEvent::ClusterUp, down]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_stop_cuts_it_short() {
+        let cfg = ClusterConfig::new("redis://127.0.0.1:1");
+        let link = Link::new(&cfg, Box::new(|_| {})).unwrap();
+        let t0 = Instant::now();
+        link.backoff(1);
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        link.stop.store(true, Ordering::Release);
+        let t0 = Instant::now();
+        link.backoff(10);
+        assert!(t0.elapsed() < Duration::from_millis(100));
+    }
+}
