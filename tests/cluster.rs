@@ -308,12 +308,14 @@ fn a_node_starts_without_redis_and_joins_when_it_comes() {
     let cluster = ClusterConfig::new(redis.url()).node("early");
     let a = start_with(&Server::new(config().cluster(cluster)), Mode::Inline, false);
     expect_down(&a);
+    assert_eq!(a.cluster_is_up(), Some(false));
     let (mut ca, _) = connect_pair(&a, "/");
     assert_eq!(a.broadcast_text("local only", None), 1);
     assert_eq!(read_text(&mut ca), "local only");
     assert!(a.stats().cluster_dropped >= 1);
     redis.restart();
     expect_up(&a);
+    assert_eq!(a.cluster_is_up(), Some(true));
     wait_until("subscribed", || redis.numsub("syncws:all") == 1);
     let t0 = Instant::now();
     a.stop();
@@ -332,4 +334,15 @@ fn a_bad_url_fails_the_start() {
         echo: false,
     });
     assert!(err.is_err());
+}
+
+#[test]
+fn without_a_cluster_everything_is_local() {
+    let ts = start_with(&Server::new(config()), Mode::Async, false);
+    let (_c, conn) = connect_pair(&ts, "/");
+    assert_eq!((ts.node(), ts.cluster_is_up()), (None, None));
+    assert_eq!(ts.cluster_connection_count(), 1);
+    let nobody: ConnectionId = "0b7c1f4e-5d2a-4c3b-9e8f-1a2b3c4d5e6f".parse().unwrap();
+    assert_eq!(ts.send_text(&nobody, "x"), Err(SendError::UnknownConnection));
+    assert!(ts.send_text(&conn.id(), "local").is_ok());
 }

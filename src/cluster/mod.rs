@@ -183,6 +183,10 @@ impl Relay for Cluster {
     fn node(&self) -> &str {
         &self.keys.node
     }
+
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
 }
 
 /// `url` without its password, for the log.

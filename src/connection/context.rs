@@ -38,6 +38,8 @@ pub(crate) trait Relay: Send + Sync {
     fn remote_connections(&self) -> usize;
     /// This node's name.
     fn node(&self) -> &str;
+    /// Whether both cluster threads are connected to Redis now.
+    fn is_up(&self) -> bool;
 }
 
 /// See the module docs.

@@ -76,6 +76,13 @@ impl Messenger {
         self.ctx.relay.get().map(|r| r.node())
     }
 
+    /// Whether the cluster is connected to Redis now (cross-node messages go out); `None`
+    /// without a cluster. Changes are also reported as [`crate::ServerEvent::ClusterDown`] and
+    /// [`crate::ServerEvent::ClusterUp`].
+    pub fn cluster_is_up(&self) -> Option<bool> {
+        self.ctx.relay.get().map(|r| r.is_up())
+    }
+
     /// Connections open on every node of the cluster, as of the last presence refresh (at
     /// most [`crate::ClusterConfig::presence_refresh`] old, and only what Redis last said
     /// while it is unreachable); without a cluster, [`Messenger::connection_count`].
