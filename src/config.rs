@@ -540,9 +540,7 @@ impl ServerConfig {
                 return bad("deflate level must be 0 to 9");
             }
         }
-        if let Some(c) = &self.cluster {
-            c.validate().map_err(crate::error::Error::Config)?;
-        }
-        Ok(())
+        let cluster = self.cluster.as_ref().map_or(Ok(()), ClusterConfig::validate);
+        cluster.map_err(crate::error::Error::Config)
     }
 }

@@ -170,10 +170,13 @@ fn broadcast_publish_send_and_close_cross_nodes() {
     wait_until("b subscribed to the topic", || {
         redis.numsub("syncws:topic:room") == 1
     });
+    wait_until("a counts b's subscriber", || a.cluster_subscribers("room") == 1);
+    assert_eq!((a.subscribers("room"), b.cluster_subscribers("room")), (0, 1));
     assert_eq!(a.publish_text("room", "to the room", None), 0);
     assert_eq!(read_text(&mut cb), "to the room");
     assert!(conn_b.unsubscribe("room"));
     wait_until("b unsubscribed", || redis.numsub("syncws:topic:room") == 0);
+    wait_until("a counts no subscriber", || a.cluster_subscribers("room") == 0);
 
     // Send and close by id, through presence.
     wait_until("presence", || {

@@ -180,6 +180,10 @@ impl Relay for Cluster {
         self.dir.total()
     }
 
+    fn remote_subscribers(&self, topic: &str) -> usize {
+        self.dir.subscribers(topic)
+    }
+
     fn node(&self) -> &str {
         &self.keys.node
     }

@@ -4,7 +4,8 @@
 //! - `{prefix}:nodes`, a set of node names (shared; a name whose `alive` key has expired is
 //!   removed by whichever node notices);
 //! - `{prefix}:alive:{node}`, a key that lives `presence_ttl`;
-//! - `{prefix}:ids:{node}`, the set of its connection ids, living `presence_ttl`.
+//! - `{prefix}:ids:{node}`, the set of its connection ids, living `presence_ttl`;
+//! - `{prefix}:topics:{node}`, a hash of its topics and their subscriber counts, likewise.
 //!
 //! and reads the other nodes' sets into its [`Directory`], where a send by id looks up the
 //! node holding the id without waiting for Redis. So a connection opened on another node is
@@ -24,6 +25,8 @@ pub(crate) struct Directory {
     remote: RwLock<HashMap<ConnectionId, String>>,
     /// Connections on the other nodes, at the last refresh.
     total: AtomicUsize,
+    /// Subscribers per topic on the other nodes, at the last refresh.
+    topics: RwLock<HashMap<String, usize>>,
 }
 
 impl Directory {
@@ -34,6 +37,11 @@ impl Directory {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
+    }
+
+    pub(crate) fn subscribers(&self, topic: &str) -> usize {
+        let t = self.topics.read().unwrap_or_else(|e| e.into_inner());
+        t.get(topic).copied().unwrap_or(0)
     }
 
     pub(crate) fn total(&self) -> usize {
@@ -83,6 +91,10 @@ impl Keys {
     fn ids(&self, node: &str) -> String {
         format!("{}:ids:{node}", self.prefix)
     }
+
+    fn topics(&self, node: &str) -> String {
+        format!("{}:topics:{node}", self.prefix)
+    }
 }
 
 /// Publishes this node's presence (atomically), then reads the others' into `dir`.
@@ -111,36 +123,54 @@ pub(crate) fn refresh(
     if !mine.is_empty() {
         p.sadd(&ids, &mine).ignore().pexpire(&ids, ttl_ms as i64).ignore();
     }
+    let topics = keys.topics(&keys.node);
+    let counts = ctx.topics.counts();
+    p.del(&topics).ignore();
+    if !counts.is_empty() {
+        p.hset_multiple(&topics, &counts)
+            .ignore()
+            .pexpire(&topics, ttl_ms as i64)
+            .ignore();
+    }
     p.exec(con)?;
     read_others(con, keys, dir)
 }
+
+/// What one other node wrote: alive, its ids, its topics' subscriber counts.
+type NodeReply = (bool, Vec<String>, HashMap<String, usize>);
 
 fn read_others(con: &mut redis::Connection, keys: &Keys, dir: &Directory) -> redis::RedisResult<()> {
     let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(keys.nodes()).query(con)?;
     let others: Vec<&String> = nodes.iter().filter(|n| **n != keys.node).collect();
     let mut p = redis::pipe();
     for n in &others {
-        p.exists(keys.alive(n)).smembers(keys.ids(n));
+        p.exists(keys.alive(n))
+            .smembers(keys.ids(n))
+            .hgetall(keys.topics(n));
     }
-    let replies: Vec<(bool, Vec<String>)> = if others.is_empty() {
+    let replies: Vec<NodeReply> = if others.is_empty() {
         Vec::new()
     } else {
         p.query(con)?
     };
     let mut remote = HashMap::new();
-    for (n, (alive, ids)) in others.iter().zip(replies) {
+    let mut topics: HashMap<String, usize> = HashMap::new();
+    for (n, (alive, ids, counts)) in others.iter().zip(replies) {
         if !alive {
             let _: redis::RedisResult<()> = redis::cmd("SREM").arg(keys.nodes()).arg(n.as_str()).query(con);
             continue;
         }
-        for id in ids {
-            if let Ok(id) = id.parse::<ConnectionId>() {
-                remote.insert(id, n.to_string());
-            }
+        remote.extend(
+            ids.iter()
+                .filter_map(|id| Some((id.parse::<ConnectionId>().ok()?, n.to_string()))),
+        );
+        for (topic, count) in counts {
+            *topics.entry(topic).or_default() += count;
         }
     }
     dir.total.store(remote.len(), Ordering::Relaxed);
     *dir.remote.write().unwrap_or_else(|e| e.into_inner()) = remote;
+    *dir.topics.write().unwrap_or_else(|e| e.into_inner()) = topics;
     Ok(())
 }
 
@@ -153,6 +183,8 @@ pub(crate) fn withdraw(con: &mut redis::Connection, keys: &Keys) -> redis::Redis
         .del(keys.alive(&keys.node))
         .ignore()
         .del(keys.ids(&keys.node))
+        .ignore()
+        .del(keys.topics(&keys.node))
         .ignore()
         .exec(con)
 }

@@ -36,6 +36,8 @@ pub(crate) trait Relay: Send + Sync {
     fn close(&self, id: &ConnectionId, code: CloseCode, reason: &str) -> Result<(), SendError>;
     /// Connections open on the other nodes, as of the last presence refresh.
     fn remote_connections(&self) -> usize;
+    /// Subscribers of `topic` on the other nodes, as of the last presence refresh.
+    fn remote_subscribers(&self, topic: &str) -> usize;
     /// This node's name.
     fn node(&self) -> &str;
     /// Whether both cluster threads are connected to Redis now.

@@ -174,6 +174,15 @@ impl Topics {
         self.read().by_topic.get(topic).map_or(0, HashMap::len)
     }
 
+    /// Every topic with its number of subscribers, in no order.
+    pub(crate) fn counts(&self) -> Vec<(String, usize)> {
+        self.read()
+            .by_topic
+            .iter()
+            .map(|(t, s)| (t.clone(), s.len()))
+            .collect()
+    }
+
     /// Every topic with subscribers, in no order.
     pub(crate) fn names(&self) -> Vec<String> {
         self.read().by_topic.keys().cloned().collect()

@@ -196,6 +196,13 @@ impl Messenger {
         self.ctx.topics.count(topic)
     }
 
+    /// How many connections subscribe to `topic` on every node of the cluster, as of the last
+    /// presence refresh for the other nodes; without a cluster, [`Messenger::subscribers`].
+    pub fn cluster_subscribers(&self, topic: &str) -> usize {
+        let remote = self.ctx.relay.get().map_or(0, |r| r.remote_subscribers(topic));
+        self.subscribers(topic) + remote
+    }
+
     /// Every topic that has subscribers now, in no particular order.
     pub fn topics(&self) -> Vec<String> {
         self.ctx.topics.names()
