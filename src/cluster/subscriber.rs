@@ -15,8 +15,10 @@ use super::link::{Link, Side};
 use super::presence::Keys;
 use crate::connection::{ConnectionId, Context};
 
-/// How long one wait for a message lasts before the thread looks at stop and the topics.
-const TICK: Duration = Duration::from_millis(100);
+/// How long one wait for a message lasts before the thread looks at stop and the topics: a
+/// topic new on this node is subscribed to within about this long (a publish from another
+/// node before that is not seen here: at most once).
+const TICK: Duration = Duration::from_millis(25);
 
 /// What the thread works with.
 pub(crate) struct Subscriber {
