@@ -349,3 +349,28 @@ fn without_a_cluster_everything_is_local() {
     assert_eq!(ts.send_text(&nobody, "x"), Err(SendError::UnknownConnection));
     assert!(ts.send_text(&conn.id(), "local").is_ok());
 }
+
+#[test]
+fn large_messages_cross_and_oversized_ones_stay_local() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = two_nodes(&redis);
+    let (mut ca, _) = connect_pair(&a, "/");
+    let (mut cb, _) = connect_pair(&b, "/");
+    let big = "x".repeat(700 << 10);
+    a.broadcast_text(&big, None);
+    assert_eq!(read_text(&mut ca).len(), big.len());
+    assert_eq!(read_text(&mut cb).len(), big.len(), "700 KiB crossed");
+    let huge = vec![7u8; 2 << 20];
+    a.broadcast_binary(&huge, None);
+    assert_eq!(
+        read_data(&mut ca),
+        tungstenite::Message::Binary(huge.clone().into())
+    );
+    assert_eq!(
+        a.stats().cluster_dropped,
+        1,
+        "over max_payload (1 MiB): local only, counted"
+    );
+    a.broadcast_text("next", None);
+    assert_eq!(read_text(&mut cb), "next", "the 2 MiB one never reached b");
+}

@@ -10,7 +10,7 @@ use crate::config::ClusterConfig;
 use crate::dispatch::ServerEvent;
 
 /// How long connecting, and each read or write of a command, may take.
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The first wait after a failure; it doubles up to `ClusterConfig::max_backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);

@@ -11,7 +11,7 @@ use syncws_protocol::frame::OpCode;
 use syncws_protocol::CloseCode;
 
 use super::envelope::{self, Envelope, Kind};
-use super::link::{Link, Side};
+use super::link::{Link, Side, IO_TIMEOUT};
 use super::presence::Keys;
 use crate::connection::{ConnectionId, Context};
 
@@ -80,12 +80,18 @@ impl Subscriber {
         let now: HashSet<String> = self.ctx.topics.names().into_iter().collect();
         let add: Vec<String> = now.difference(held).map(|t| self.keys.topic(t)).collect();
         let gone: Vec<String> = held.difference(&now).map(|t| self.keys.topic(t)).collect();
+        if add.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        // The replies may take longer than a tick: wait for them as for any command.
+        ps.set_read_timeout(Some(IO_TIMEOUT))?;
         if !add.is_empty() {
             ps.subscribe(&add)?;
         }
         if !gone.is_empty() {
             ps.unsubscribe(&gone)?;
         }
+        ps.set_read_timeout(Some(TICK))?;
         *held = now;
         Ok(())
     }
