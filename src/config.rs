@@ -198,6 +198,102 @@ pub struct ServerConfig {
     pub max_subscriptions: usize,
     /// Longest topic name in bytes; longer ones are refused. Default 256.
     pub max_topic_len: usize,
+    /// Run as one node of a cluster over Redis: broadcasts, publishes and sends by id reach
+    /// the connections of every node sharing the Redis server. Default `None` (one node).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// Clustering over Redis pub/sub ([`ServerConfig::cluster`]).
+///
+/// Delivery across nodes is **at most once**: cross-node messages go through a bounded queue
+/// to this node's Redis threads; when the queue is full or Redis is unreachable they are
+/// dropped (and counted in [`crate::StatsSnapshot::cluster_dropped`]) while local delivery goes
+/// on. Presence (which node holds which connection id) is refreshed every `presence_refresh`
+/// and expires after `presence_ttl`, so a node learns of a connection opened or closed on
+/// another node at most about `presence_refresh` late, and a crashed node's connections vanish
+/// from the cluster after at most `presence_ttl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// The Redis server: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS
+    /// (with the `tls` feature; the system's root certificates).
+    pub url: String,
+    /// This node's name, unique in the cluster. Default: `node-` and 8 random hex digits.
+    pub node: String,
+    /// Prefix of every Redis channel and key this library uses, so that several clusters
+    /// (or other programs) can share one Redis. Default `"syncws"`.
+    pub prefix: String,
+    /// Cross-node messages waiting for the publisher thread; more are dropped. Default 4 096.
+    pub queue: usize,
+    /// Largest message payload sent across nodes; longer ones stay local (and are counted as
+    /// dropped). Default 1 MiB.
+    pub max_payload: usize,
+    /// How often this node re-publishes its presence and reads the others'. Default 1 s.
+    pub presence_refresh: Duration,
+    /// How long a node's presence lives in Redis without a refresh. Default 5 s; at least
+    /// twice `presence_refresh`.
+    pub presence_ttl: Duration,
+    /// Longest wait between two attempts to reach Redis again (backoff from 100 ms, doubling).
+    /// Default 2 s.
+    pub max_backoff: Duration,
+}
+
+impl ClusterConfig {
+    /// A cluster over the Redis at `url`, with the defaults above.
+    pub fn new(url: impl Into<String>) -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            url: url.into(),
+            node: format!("node-{}", &id[..8]),
+            prefix: "syncws".into(),
+            queue: 4096,
+            max_payload: 1 << 20,
+            presence_refresh: Duration::from_secs(1),
+            presence_ttl: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+
+    /// Sets [`ClusterConfig::node`].
+    pub fn node(mut self, name: impl Into<String>) -> Self {
+        self.node = name.into();
+        self
+    }
+
+    /// Sets [`ClusterConfig::prefix`].
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`ClusterConfig::queue`].
+    pub fn queue(mut self, n: usize) -> Self {
+        self.queue = n;
+        self
+    }
+
+    /// Sets [`ClusterConfig::presence_refresh`] and [`ClusterConfig::presence_ttl`].
+    pub fn presence(mut self, refresh: Duration, ttl: Duration) -> Self {
+        self.presence_refresh = refresh;
+        self.presence_ttl = ttl;
+        self
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.node.is_empty() || self.node.len() > 200 || self.prefix.is_empty() {
+            return Err("cluster node name and prefix must be 1 to 200 bytes".into());
+        }
+        if self.queue == 0 {
+            return Err("cluster queue must be at least 1".into());
+        }
+        if self.presence_refresh.is_zero() || self.presence_ttl < 2 * self.presence_refresh {
+            return Err("cluster presence_ttl must be at least twice presence_refresh (> 0)".into());
+        }
+        if self.max_backoff.is_zero() {
+            return Err("cluster max_backoff must be positive".into());
+        }
+        Ok(())
+    }
 }
 
 /// Heartbeat settings (see [`ServerConfig::heartbeat`]).
@@ -289,6 +385,7 @@ impl Default for ServerConfig {
             deflate: None,
             max_subscriptions: 1024,
             max_topic_len: 256,
+            cluster: None,
         }
     }
 }
@@ -389,6 +486,12 @@ impl ServerConfig {
     setter!(/// Sets [`ServerConfig::max_topic_len`].
         max_topic_len: usize);
 
+    /// Sets [`ServerConfig::cluster`].
+    pub fn cluster(mut self, v: ClusterConfig) -> Self {
+        self.cluster = Some(v);
+        self
+    }
+
     /// Checks the configuration for values that cannot work.
     pub fn validate(&self) -> Result<(), crate::error::Error> {
         let bad = |why: &str| Err(crate::error::Error::Config(why.to_string()));
@@ -437,6 +540,7 @@ impl ServerConfig {
                 return bad("deflate level must be 0 to 9");
             }
         }
-        Ok(())
+        let cluster = self.cluster.as_ref().map_or(Ok(()), ClusterConfig::validate);
+        cluster.map_err(crate::error::Error::Config)
     }
 }

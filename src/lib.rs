@@ -118,6 +118,24 @@
 //! # handle.stop();
 //! ```
 //!
+//! ## Clustering
+//!
+//! [`ServerConfig::cluster`] makes the server one node of a cluster over Redis: broadcasts,
+//! topic publishes and sends or closes by id reach the connections of every node, at most
+//! once, without a send ever waiting for Redis ([`ClusterConfig`] states the guarantees;
+//! [`ServerEvent::ClusterDown`] and [`ServerEvent::ClusterUp`] report the link).
+//!
+//! ```no_run
+//! use syncws::{ClusterConfig, Server, ServerConfig};
+//! # struct Echo;
+//! # impl syncws::Handler for Echo {}
+//! let config = ServerConfig::new(([127, 0, 0, 1], 9001))
+//!     .cluster(ClusterConfig::new("redis://127.0.0.1:6379").node("web-1"));
+//! let handle = Server::new(config).start(Echo).expect("listen");
+//! handle.broadcast_text("to every client on every node", None);
+//! # handle.stop();
+//! ```
+//!
 //! ## Threads
 //!
 //! ```text
@@ -193,6 +211,7 @@ compile_error!("syncws supports Unix targets only (Linux, macOS, the BSDs): its 
 
 mod addr;
 mod auth;
+mod cluster;
 mod config;
 mod connection;
 mod dispatch;
@@ -209,7 +228,9 @@ mod stats;
 mod tls;
 
 pub use auth::{AuthConfig, AuthHook};
-pub use config::{HeartbeatConfig, OriginPolicy, OverflowPolicy, ServerConfig, WatchdogConfig};
+pub use config::{
+    ClusterConfig, HeartbeatConfig, OriginPolicy, OverflowPolicy, ServerConfig, WatchdogConfig,
+};
 pub use connection::{Connection, ConnectionId, Disconnect};
 pub use dispatch::{Dispatcher, Event, Handler, InlineHandler, ServerEvent};
 pub use error::{Error, Result, SendError, TlsError};

@@ -15,6 +15,10 @@ pub(crate) struct Stats {
     heartbeat_timeouts: AtomicU64,
     handler_panics: AtomicU64,
     rejected_handshakes: AtomicU64,
+    cluster_sent: AtomicU64,
+    cluster_received: AtomicU64,
+    cluster_dropped: AtomicU64,
+    cluster_malformed: AtomicU64,
 }
 
 /// A snapshot of the server's counters.
@@ -50,6 +54,15 @@ pub struct StatsSnapshot {
     /// Message bytes waiting for the dispatch thread now; bounded by
     /// `ServerConfig::event_queue_bytes`.
     pub event_queue_bytes: u64,
+    /// Cluster: messages published to Redis for other nodes.
+    pub cluster_sent: u64,
+    /// Cluster: messages received from other nodes (well-formed envelopes).
+    pub cluster_received: u64,
+    /// Cluster: messages for other nodes dropped (queue full, Redis unreachable, payload over
+    /// `ClusterConfig::max_payload`): delivery across nodes is at most once.
+    pub cluster_dropped: u64,
+    /// Cluster: malformed envelopes received on the cluster's channels, and ignored.
+    pub cluster_malformed: u64,
 }
 
 impl Stats {
@@ -80,6 +93,18 @@ impl Stats {
     pub(crate) fn rejected(&self) {
         self.rejected_handshakes.fetch_add(1, Relaxed);
     }
+    pub(crate) fn cluster_sent(&self, n: u64) {
+        self.cluster_sent.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn cluster_received(&self) {
+        self.cluster_received.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn cluster_dropped(&self, n: u64) {
+        self.cluster_dropped.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn cluster_malformed(&self) {
+        self.cluster_malformed.fetch_add(1, Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             connections_open: self.open.load(Relaxed),
@@ -95,6 +120,10 @@ impl Stats {
             outbound_queued_bytes: 0,
             inbound_held_bytes: 0,
             event_queue_bytes: 0,
+            cluster_sent: self.cluster_sent.load(Relaxed),
+            cluster_received: self.cluster_received.load(Relaxed),
+            cluster_dropped: self.cluster_dropped.load(Relaxed),
+            cluster_malformed: self.cluster_malformed.load(Relaxed),
         }
     }
 }

@@ -1,11 +1,22 @@
-//! The README's demo: a chat room. Serves its page at `/` over plain HTTP(S) and the chat
-//! over WebSocket on the same port; every message goes to everyone, with join and leave
-//! notices.
+//! The README's demo: a chat with rooms. Serves its page at `/` over plain HTTP(S) and the
+//! chat over WebSocket at `/chat?room=NAME&name=NICK` (room default `lobby`, name default
+//! `guestN`) on the same port. With `--cluster redis://HOST:PORT` several chat processes share
+//! their rooms through Redis: start two with two `--addr`s and open one page on each.
 //!
 //! ```text
 //! cargo run --release --example chat -- [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]
+//! cargo run --release --example chat -- --cluster redis://127.0.0.1:6379 --addr 127.0.0.1:8081
 //! cargo run --example chat -- --help     # every flag, with its unit and default
 //! ```
+//!
+//! The protocol (JSON texts, `kind` first):
+//! - first to a client: `{"kind":"welcome","id":ID,"name":NAME,"room":ROOM,"node":NODE}`;
+//! - a client's text goes to its room on every node, the sender included:
+//!   `{"kind":"msg","from":NAME,"id":SENDER_ID,"room":ROOM,"text":TEXT}`; joins and leaves
+//!   as `{"kind":"notice","text":...}` to the room;
+//! - `/dm ID TEXT` goes to connection ID only, whichever node holds it:
+//!   `{"kind":"dm","from":NAME,"id":SENDER_ID,"text":TEXT}`; to an id no node holds, the
+//!   sender gets `{"kind":"error","text":...}`.
 //!
 //! It takes every `ServerConfig` setting as a flag (`examples/support/flags.rs`). When ready it
 //! prints one line on stdout, `open http://HOST:PORT/ in a browser` (or `https://`).
@@ -20,43 +31,91 @@ use std::process::exit;
 
 use serde_json::json;
 
-use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, ServerConfig};
+use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, SendError, ServerConfig};
 
 const PAGE: &str = include_str!("index.html");
 
+/// A chatter: name and room.
+struct Member {
+    name: String,
+    room: String,
+}
+
 #[derive(Default)]
 struct Chat {
-    names: HashMap<ConnectionId, String>,
+    members: HashMap<ConnectionId, Member>,
     next: u32,
 }
 
-/// To everyone in the room (the server `conn` belongs to).
-fn say(conn: &Connection, msg: &serde_json::Value) {
-    conn.server().broadcast_text(&msg.to_string(), None);
+/// The value of `key` in a query string (no percent-decoding beyond `+`; names are kept short).
+fn param(query: Option<&str>, key: &str) -> Option<String> {
+    let v = query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
+    let v: String = v
+        .replace('+', " ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(32)
+        .collect();
+    (!v.is_empty()).then_some(v)
 }
 
-fn notice(conn: &Connection, text: &str) {
-    say(conn, &json!({"kind": "notice", "text": text}));
+/// To everyone in `room`, on every node.
+fn to_room(conn: &Connection, room: &str, msg: &serde_json::Value) {
+    conn.server()
+        .publish_text(&format!("room:{room}"), &msg.to_string(), None);
+}
+
+fn notice(conn: &Connection, room: &str, text: &str) {
+    to_room(conn, room, &json!({"kind": "notice", "text": text}));
+}
+
+impl Chat {
+    /// `/dm ID TEXT` from `conn`.
+    fn dm(&self, conn: &Connection, from: &str, rest: &str) {
+        let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
+        let msg = json!({"kind": "dm", "from": from, "id": conn.id().to_string(), "text": text});
+        let sent = match id.parse::<ConnectionId>() {
+            Ok(id) => conn.server().send_text(&id, &msg.to_string()),
+            Err(_) => Err(SendError::UnknownConnection),
+        };
+        if sent.is_err() {
+            let error = json!({"kind": "error", "text": format!("no one has the id {id}")});
+            let _ = conn.send_text(&error.to_string());
+        }
+    }
 }
 
 impl Handler for Chat {
     fn on_connect(&mut self, conn: &Connection) {
         self.next += 1;
-        let name = format!("guest{}", self.next);
-        let welcome = json!({"kind": "notice", "text": format!("welcome, you are {name}")});
+        let name = param(conn.query(), "name").unwrap_or_else(|| format!("guest{}", self.next));
+        let room = param(conn.query(), "room").unwrap_or_else(|| "lobby".into());
+        let node = conn.server().node().unwrap_or("single").to_string();
+        let welcome =
+            json!({"kind": "welcome", "id": conn.id().to_string(), "name": name, "room": room, "node": node});
         let _ = conn.send_text(&welcome.to_string());
-        notice(conn, &format!("{name} joined"));
-        self.names.insert(conn.id(), name);
+        conn.subscribe(&format!("room:{room}"));
+        notice(conn, &room, &format!("{name} joined"));
+        self.members.insert(conn.id(), Member { name, room });
     }
 
     fn on_text(&mut self, conn: &Connection, text: String) {
-        let from = self.names.get(&conn.id()).cloned().unwrap_or_default();
-        say(conn, &json!({"kind": "msg", "from": from, "text": text}));
+        let Some(m) = self.members.get(&conn.id()) else {
+            return;
+        };
+        if let Some(rest) = text.strip_prefix("/dm ") {
+            return self.dm(conn, &m.name, rest);
+        }
+        let msg =
+            json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text});
+        to_room(conn, &m.room, &msg);
     }
 
     fn on_disconnect(&mut self, conn: &Connection, _info: Disconnect) {
-        if let Some(name) = self.names.remove(&conn.id()) {
-            notice(conn, &format!("{name} left"));
+        if let Some(m) = self.members.remove(&conn.id()) {
+            notice(conn, &m.room, &format!("{} left", m.name));
         }
     }
 }

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lexopt::Arg;
-use syncws::{AuthConfig, DeflateConfig, OverflowPolicy, Server, ServerConfig};
+use syncws::{AuthConfig, ClusterConfig, DeflateConfig, OverflowPolicy, Server, ServerConfig};
 
 /// Applies a flag's value (`""` for a switch) to the arguments being built.
 type Set<T> = fn(&mut T, &str) -> Result<(), String>;
@@ -233,6 +233,7 @@ impl<X> Args<X> {
                 allow_non_auth: false,
                 auth_limits: AuthLimits::default(),
                 deflate: (false, false, DeflateConfig::default()),
+                cluster: (None, false, ClusterConfig::new("")),
                 #[cfg(feature = "tls")]
                 tls: (None, None, None),
             },
@@ -282,6 +283,8 @@ pub(crate) struct ServerArgs {
     auth_limits: AuthLimits,
     /// `--deflate`, whether a knob was given, and the knobs.
     deflate: (bool, bool, DeflateConfig),
+    /// `--cluster URL`, whether a cluster knob was given, and the knobs.
+    cluster: (Option<String>, bool, ClusterConfig),
     /// `--tls-cert`, `--tls-key`, `--tls-chain`.
     #[cfg(feature = "tls")]
     tls: (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>),
@@ -296,6 +299,14 @@ impl ServerArgs {
             (true, _, d) => config.deflate = Some(d),
             (false, true, _) => return Err("the --deflate-... flags need --deflate".into()),
             (false, false, _) => {}
+        }
+        match self.cluster {
+            (Some(url), _, mut c) => {
+                c.url = url;
+                config.cluster = Some(c);
+            }
+            (None, true, _) => return Err("the --node and --cluster-... flags need --cluster".into()),
+            (None, false, _) => {}
         }
         if self.heartbeat_timeout_given && !config.heartbeat.enabled {
             return Err("--heartbeat-timeout needs a --heartbeat-interval above 0".into());
@@ -784,6 +795,75 @@ impl<X> Cli<Args<X>> {
                 },
             )
             .deflate_flags()
+            .cluster_flags()
+    }
+
+    /// Clustering over Redis (`ClusterConfig`).
+    fn cluster_flags(self) -> Self {
+        let d = ClusterConfig::new("");
+        self.heading("cluster over Redis (ClusterConfig)")
+            .flag(
+                "cluster",
+                "URL",
+                "",
+                "join the cluster on this Redis (redis://[:PASSWORD@]HOST:PORT, rediss:// for TLS)",
+                |a, v| {
+                    a.server.cluster.0 = Some(v.to_string());
+                    Ok(())
+                },
+            )
+            .flag(
+                "node",
+                "NAME",
+                "random",
+                "this node's name, unique in the cluster",
+                |a, v| {
+                    a.server.cluster.1 = true;
+                    a.server.cluster.2.node = v.to_string();
+                    Ok(())
+                },
+            )
+            .flag(
+                "cluster-queue",
+                "N",
+                d.queue,
+                "cross-node messages waiting for Redis; more are dropped",
+                |a, v| {
+                    a.server.cluster.1 = true;
+                    number(v).map(|n| a.server.cluster.2.queue = n)
+                },
+            )
+            .flag(
+                "cluster-prefix",
+                "TEXT",
+                &d.prefix,
+                "prefix of the Redis channels and keys",
+                |a, v| {
+                    a.server.cluster.1 = true;
+                    a.server.cluster.2.prefix = v.to_string();
+                    Ok(())
+                },
+            )
+            .flag(
+                "presence-refresh",
+                "SECS",
+                secs_shown(d.presence_refresh),
+                "how often presence is re-published and read",
+                |a, v| {
+                    a.server.cluster.1 = true;
+                    secs(v).map(|t| a.server.cluster.2.presence_refresh = t)
+                },
+            )
+            .flag(
+                "presence-ttl",
+                "SECS",
+                secs_shown(d.presence_ttl),
+                "how long presence lives without a refresh (a crashed node's ids expire)",
+                |a, v| {
+                    a.server.cluster.1 = true;
+                    secs(v).map(|t| a.server.cluster.2.presence_ttl = t)
+                },
+            )
     }
 
     /// permessage-deflate: the switch and its knobs (`DeflateConfig`).

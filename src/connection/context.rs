@@ -3,14 +3,17 @@
 //! whose socket was full. Created once per run; each connection holds it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::deflate::CompressorPool;
 use super::queue::Budget;
-use super::{Connection, EventMeter, Registry, Topics};
+use super::{Connection, ConnectionId, EventMeter, Registry, Topics};
 use crate::config::ServerConfig;
+use crate::error::SendError;
 use crate::stats::Stats;
+use syncws_protocol::frame::OpCode;
+use syncws_protocol::CloseCode;
 
 /// Work a connection hands to the service thread (implemented by `service::Service`).
 pub(crate) trait Scheduler: Send + Sync {
@@ -18,6 +21,27 @@ pub(crate) trait Scheduler: Send + Sync {
     fn flush_when_writable(&self, conn: Connection);
     /// Abort `conn` at `at` unless it has ended by then (a closing handshake's deadline).
     fn close_deadline(&self, at: Instant, conn: Connection);
+}
+
+/// Where messages for other nodes go (implemented by the cluster room's `Cluster`). Every
+/// method returns at once: it queues, it never waits for the network.
+pub(crate) trait Relay: Send + Sync {
+    /// To every connection on every other node, except `except`.
+    fn broadcast(&self, op: OpCode, data: &[u8], except: Option<&ConnectionId>);
+    /// To the subscribers of `topic` on every other node, except `except`.
+    fn publish(&self, topic: &str, op: OpCode, data: &[u8], except: Option<&ConnectionId>);
+    /// To connection `id`, which this node does not hold; `UnknownConnection` if no node does.
+    fn send(&self, id: &ConnectionId, op: OpCode, data: &[u8]) -> Result<(), SendError>;
+    /// Closes connection `id` held by another node.
+    fn close(&self, id: &ConnectionId, code: CloseCode, reason: &str) -> Result<(), SendError>;
+    /// Connections open on the other nodes, as of the last presence refresh.
+    fn remote_connections(&self) -> usize;
+    /// Subscribers of `topic` on the other nodes, as of the last presence refresh.
+    fn remote_subscribers(&self, topic: &str) -> usize;
+    /// This node's name.
+    fn node(&self) -> &str;
+    /// Whether both cluster threads are connected to Redis now.
+    fn is_up(&self) -> bool;
 }
 
 /// See the module docs.
@@ -37,6 +61,8 @@ pub(crate) struct Context {
     pub(crate) compressors: CompressorPool,
     /// Who subscribes to which topic.
     pub(crate) topics: Topics,
+    /// The cluster, when this run is one node of one (set once, at start).
+    pub(crate) relay: OnceLock<Arc<dyn Relay>>,
     epoch: Instant,
 }
 
@@ -64,10 +90,46 @@ impl Context {
             config,
             stats,
             registry: Registry::default(),
+            relay: OnceLock::new(),
             scheduler,
             local_addrs,
             epoch: Instant::now(),
         }
+    }
+
+    /// Hands a message to every open connection except `except`, encoded once; how many took it.
+    pub(crate) fn broadcast_local(&self, op: OpCode, data: &[u8], except: Option<&ConnectionId>) -> usize {
+        let conns = self.registry.snapshot();
+        Self::fan_out(&conns, op, data, except, &self.outbound)
+    }
+
+    /// Hands a message to every subscriber of `topic` except `except`; how many took it.
+    pub(crate) fn publish_local(
+        &self,
+        topic: &str,
+        op: OpCode,
+        data: &[u8],
+        except: Option<&ConnectionId>,
+    ) -> usize {
+        let subs = self.topics.subscribers(topic);
+        Self::fan_out(&subs, op, data, except, &self.outbound)
+    }
+
+    fn fan_out(
+        conns: &[Connection],
+        op: OpCode,
+        data: &[u8],
+        except: Option<&ConnectionId>,
+        budget: &Arc<Budget>,
+    ) -> usize {
+        if conns.is_empty() {
+            return 0;
+        }
+        let mut message = super::Broadcast::new(op, data, budget.clone());
+        conns
+            .iter()
+            .filter(|c| Some(&c.id()) != except && message.send(c).is_ok())
+            .count()
     }
 
     /// Milliseconds since the run started.

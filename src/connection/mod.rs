@@ -51,7 +51,7 @@ use syncws_protocol::frame::OpCode;
 use syncws_protocol::CloseCode;
 
 pub use close::Disconnect;
-pub(crate) use context::{Context, Scheduler};
+pub(crate) use context::{Context, Relay, Scheduler};
 pub(crate) use cork::Cork;
 pub(crate) use deflate::Broadcast;
 pub use id::ConnectionId;

@@ -6,6 +6,7 @@
 //! learns from it which topics this node needs.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use super::{Connection, ConnectionId};
@@ -23,6 +24,8 @@ struct Table {
 pub(crate) struct Topics {
     table: RwLock<Table>,
     hook: OnceLock<Arc<SubscribeHook>>,
+    /// Bumped whenever a topic appears or disappears (the cluster re-subscribes on a change).
+    generation: AtomicU64,
     max_per_connection: usize,
     max_len: usize,
 }
@@ -40,6 +43,7 @@ impl Topics {
         Self {
             table: RwLock::default(),
             hook: OnceLock::new(),
+            generation: AtomicU64::new(0),
             max_per_connection,
             max_len,
         }
@@ -99,10 +103,11 @@ impl Topics {
         if !mine.insert(topic.to_string()) {
             return Ok(false);
         }
-        t.by_topic
-            .entry(topic.to_string())
-            .or_default()
-            .insert(id, conn.clone());
+        let subs = t.by_topic.entry(topic.to_string()).or_default();
+        if subs.is_empty() {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        subs.insert(id, conn.clone());
         Ok(true)
     }
 
@@ -118,17 +123,23 @@ impl Topics {
         if mine.is_empty() {
             t.by_conn.remove(&id);
         }
-        Self::leave(&mut t, id, topic);
+        self.leave(&mut t, id, topic);
         true
     }
 
-    fn leave(t: &mut Table, id: ConnectionId, topic: &str) {
+    fn leave(&self, t: &mut Table, id: ConnectionId, topic: &str) {
         if let Some(subs) = t.by_topic.get_mut(topic) {
             subs.remove(&id);
             if subs.is_empty() {
                 t.by_topic.remove(topic);
+                self.generation.fetch_add(1, Ordering::Release);
             }
         }
+    }
+
+    /// Changes whenever a topic appears or disappears.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Ends every subscription of `id` (the connection ended).
@@ -138,7 +149,7 @@ impl Topics {
             return;
         };
         for topic in mine {
-            Self::leave(&mut t, id, &topic);
+            self.leave(&mut t, id, &topic);
         }
     }
 
@@ -161,6 +172,15 @@ impl Topics {
     /// How many connections subscribe to `topic`.
     pub(crate) fn count(&self, topic: &str) -> usize {
         self.read().by_topic.get(topic).map_or(0, HashMap::len)
+    }
+
+    /// Every topic with its number of subscribers, in no order.
+    pub(crate) fn counts(&self) -> Vec<(String, usize)> {
+        self.read()
+            .by_topic
+            .iter()
+            .map(|(t, s)| (t.clone(), s.len()))
+            .collect()
     }
 
     /// Every topic with subscribers, in no order.

@@ -8,7 +8,7 @@ use super::handler::Handler;
 use crate::connection::{Connection, Disconnect};
 use crate::error::{panic_message, Error};
 
-/// Server-wide happenings: listener failures and the watchdog's work.
+/// Server-wide happenings: listener failures, the watchdog's work, the cluster's link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent {
@@ -40,6 +40,15 @@ pub enum ServerEvent {
         /// Attempts made.
         attempts: u32,
     },
+    /// The cluster lost Redis (or could not reach it at start): cross-node messages are
+    /// dropped until [`ServerEvent::ClusterUp`]; local delivery goes on. The cluster retries
+    /// with backoff.
+    ClusterDown {
+        /// What failed.
+        error: String,
+    },
+    /// The cluster reached Redis (again): subscribed, presence published.
+    ClusterUp,
 }
 
 /// An event, as carried to the dispatch thread in asynchronous mode.

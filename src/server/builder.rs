@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::handle::ServerHandle;
 use super::messenger::Messenger;
+use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::connection::{Connection, Context, SubscribeHook};
 use crate::dispatch::{Dispatcher, Handler, InlineHandler, Sink, SinkSlot};
@@ -139,6 +140,21 @@ impl Server {
         self.launch(Sink::Inline(Arc::new(handler)))
     }
 
+    /// The cluster's threads, when configured, reporting through the run's sink.
+    fn start_cluster(&self, ctx: &Arc<Context>, intake: &Arc<Intake>) -> Result<Option<Arc<Cluster>>> {
+        let Some(cfg) = &self.config.cluster else {
+            return Ok(None);
+        };
+        // A weak reference: the cluster is the context's relay, and the context the intake's.
+        let weak = Arc::downgrade(intake);
+        let report = Box::new(move |ev| {
+            if let Some(i) = weak.upgrade() {
+                i.sink.server_event(ev);
+            }
+        });
+        Cluster::start(cfg, ctx, report).map(Some)
+    }
+
     fn launch(&self, sink: Sink) -> Result<ServerHandle> {
         self.config.validate()?;
         #[cfg(feature = "tls")]
@@ -172,6 +188,7 @@ impl Server {
             sockets: Sockets::new(&listeners, addrs.clone()),
         });
         let mut handle = ServerHandle::new(Messenger::new(ctx.clone()), intake.clone());
+        handle.cluster = self.start_cluster(&ctx, &intake)?;
         handle.service = Some(spawn("syncws-service", move || {
             crate::service::run(service, ctx)
         })?);

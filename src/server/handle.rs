@@ -20,6 +20,7 @@ pub struct ServerHandle {
     pub(super) accept_threads: Vec<JoinHandle<()>>,
     pub(super) service: Option<JoinHandle<()>>,
     pub(super) dispatch: Option<JoinHandle<()>>,
+    pub(super) cluster: Option<Arc<crate::cluster::Cluster>>,
     stopped: bool,
 }
 
@@ -46,6 +47,7 @@ impl ServerHandle {
             accept_threads: Vec::new(),
             service: None,
             dispatch: None,
+            cluster: None,
             stopped: false,
         }
     }
@@ -87,6 +89,10 @@ impl ServerHandle {
             c.abort(CloseCode::GOING_AWAY, "server shutting down");
         }
         intake.threads.join_all();
+        // The cluster's threads (after the connections: their last broadcasts still go out).
+        if let Some(c) = self.cluster.take() {
+            c.stop();
+        }
         intake.service.stop();
         if let Some(t) = self.service.take() {
             let _ = t.join();

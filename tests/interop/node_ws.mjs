@@ -188,19 +188,28 @@ await test("[chat] broadcast between two clients", async () => {
   try {
     const nextA = chatMessages(a);
     const nextB = chatMessages(b);
-    const welcomeA = await nextA((m) => m.kind === "notice" && /^welcome/.test(m.text), "A's welcome");
-    const welcomeB = await nextB((m) => m.kind === "notice" && /^welcome/.test(m.text), "B's welcome");
-    const nameA = welcomeA.text.replace(/^welcome, you are /, "");
-    const nameB = welcomeB.text.replace(/^welcome, you are /, "");
+    const welcomeA = await nextA((m) => m.kind === "welcome", "A's welcome");
+    const welcomeB = await nextB((m) => m.kind === "welcome", "B's welcome");
+    assertEq([welcomeA.room, welcomeA.node], ["lobby", "single"], "A's room and node");
+    const nameA = welcomeA.name;
+    const nameB = welcomeB.name;
     // A sees B join.
     await nextA((m) => m.kind === "notice" && m.text === `${nameB} joined`, "A sees B join");
 
     const text = `hello from A at ${Date.now()} — "quoted" \\ ✓`;
     a.send(text);
     const gotB = await nextB((m) => m.kind === "msg", "B receives A's message");
-    assertEq(gotB, { kind: "msg", from: nameA, text }, "message received by B");
+    const want = { kind: "msg", from: nameA, id: welcomeA.id, room: "lobby", text };
+    assertEq(gotB, want, "message received by B");
     const gotA = await nextA((m) => m.kind === "msg", "A receives its own message");
-    assertEq(gotA, { kind: "msg", from: nameA, text }, "message echoed to A");
+    assertEq(gotA, want, "message echoed to A");
+
+    // A direct message by id, and one to an id nobody holds.
+    a.send(`/dm ${welcomeB.id} psst`);
+    const dm = await nextB((m) => m.kind === "dm", "B receives A's dm");
+    assertEq(dm, { kind: "dm", from: nameA, id: welcomeA.id, text: "psst" }, "dm");
+    a.send("/dm 00000000-0000-4000-8000-000000000000 anyone?");
+    await nextA((m) => m.kind === "error", "A is told the id is unknown");
 
     b.send("reply from B");
     assertEq((await nextA((m) => m.kind === "msg", "A receives B's reply")).text, "reply from B", "reply");
