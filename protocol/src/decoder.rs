@@ -402,17 +402,22 @@ impl Decoder {
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             if self.msg.len() > max {
-                if max == limit {
-                    return Err(ProtocolError::MessageTooLarge {
-                        size: self.msg.len() as u64,
-                        max: self.limits.max_message_size,
-                    });
-                }
-                self.wants_memory = true;
                 break;
             }
         }
         self.cur = Some(c);
+        // Over the limit: an error; over the headroom: wait for more, even if every byte has
+        // been fed (the message is not handed out beyond what was granted).
+        if self.msg.len() > max {
+            if max == limit {
+                return Err(ProtocolError::MessageTooLarge {
+                    size: self.msg.len() as u64,
+                    max: self.limits.max_message_size,
+                });
+            }
+            self.wants_memory = true;
+            return Ok(false);
+        }
         if c.fed == total && c.header.fin {
             inf.end_message();
         }
