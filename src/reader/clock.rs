@@ -21,6 +21,9 @@ pub(crate) enum Expired {
     Release,
     /// Nothing arrived for the idle timeout.
     Idle,
+    /// Nothing is due yet: the socket's timeout (kept when close enough, to save a system
+    /// call) was shorter than the deadline it stands for. Read again.
+    Early,
 }
 
 /// See the module docs.
@@ -32,6 +35,8 @@ pub(crate) struct ReadClock {
     release_at: Option<Instant>,
     /// The timeout the socket has now.
     set: Option<Duration>,
+    /// When the last `before_read` ran: the idle timeout counts from there.
+    read_from: Option<Instant>,
 }
 
 impl ReadClock {
@@ -43,6 +48,7 @@ impl ReadClock {
             started: None,
             release_at: None,
             set,
+            read_from: None,
         }
     }
 
@@ -66,6 +72,7 @@ impl ReadClock {
         in_message: bool,
         holds_big: bool,
     ) -> Option<Option<Duration>> {
+        self.read_from = Some(now);
         self.started = if in_message {
             Some(self.started.unwrap_or(now))
         } else {
@@ -111,7 +118,13 @@ impl ReadClock {
             self.release_at = None;
             return Expired::Release;
         }
-        Expired::Idle
+        // Without `before_read` since (no deadline running) the socket had the idle timeout
+        // itself, so `read_from` is older than that and it really is idle.
+        match (self.idle, self.read_from) {
+            (Some(idle), Some(from)) if now < from + idle => Expired::Early,
+            (Some(_), _) => Expired::Idle,
+            (None, _) => Expired::Early,
+        }
     }
 }
 
@@ -126,7 +139,26 @@ mod tests {
         let t0 = Instant::now();
         let mut c = ReadClock::new(None, Some(60 * S), None);
         assert_eq!(c.before_read(t0, false, false), None, "blocking read, unchanged");
-        assert_eq!(c.expired(t0 + 1000 * S), Expired::Idle);
+        assert_eq!(
+            c.expired(t0 + 1000 * S),
+            Expired::Early,
+            "no idle timeout: never idle"
+        );
+    }
+
+    #[test]
+    fn an_early_wake_for_a_deadline_is_not_idleness() {
+        // The release deadline is 1 s away, but the socket kept a slightly shorter timeout
+        // from before: waking before the deadline is not the idle timeout, whatever it is.
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        c.before_read(t0, false, true);
+        assert_eq!(c.expired(t0 + S / 2), Expired::Early);
+        let mut c = ReadClock::new(Some(30 * S), Some(60 * S), Some(30 * S));
+        c.before_read(t0, false, true);
+        assert_eq!(c.expired(t0 + S / 2), Expired::Early);
+        assert_eq!(c.expired(t0 + 2 * S), Expired::Release);
+        assert_eq!(c.expired(t0 + 31 * S), Expired::Idle);
     }
 
     #[test]

@@ -207,6 +207,7 @@ impl<'a> Reader<'a> {
                         Step::More
                     }
                     Expired::Idle => self.idle(),
+                    Expired::Early => Step::More,
                 }
             }
             Err(e) => Step::End(e.to_string()),
