@@ -53,10 +53,14 @@ impl ReadClock {
     }
 
     /// Whether [`ReadClock::before_read`] has anything to do: a message in progress, large
-    /// buffers held, or a deadline of either still running. When not, the socket has the
-    /// idle timeout already (the last call that stopped the deadlines set it back).
+    /// buffers held, a deadline of either still running, or the socket's timeout still one
+    /// of theirs (after `expired` ended a deadline, the next call sets the idle one back).
     pub(crate) fn needs_clock(&self, in_message: bool, holds_big: bool) -> bool {
-        in_message || holds_big || self.started.is_some() || self.release_at.is_some()
+        in_message
+            || holds_big
+            || self.started.is_some()
+            || self.release_at.is_some()
+            || self.set != self.idle
     }
 
     /// Whether a message deadline is running (so data arriving must be checked against it).
@@ -144,6 +148,18 @@ mod tests {
             Expired::Early,
             "no idle timeout: never idle"
         );
+    }
+
+    #[test]
+    fn after_the_release_the_idle_timeout_is_set_back() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        assert_eq!(c.before_read(t0, false, true), Some(Some(S)));
+        assert_eq!(c.expired(t0 + S), Expired::Release);
+        // Buffers given back, nothing running: the socket must block again.
+        assert!(c.needs_clock(false, false));
+        assert_eq!(c.before_read(t0 + S, false, false), Some(None));
+        assert!(!c.needs_clock(false, false));
     }
 
     #[test]
