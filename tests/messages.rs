@@ -245,3 +245,24 @@ fn connection_ids_are_listed_and_parse_back() {
     assert_eq!(srv.connection_count(), 2);
     srv.stop();
 }
+
+#[test]
+fn a_quiet_client_after_a_large_message_stays_connected() {
+    // After a large message the reader gives its big buffers back when the client has been
+    // quiet for a second; the socket must then block again, not take the next quiet second
+    // for an idle timeout (there is none by default).
+    let server = Server::new(config());
+    let srv = start(&server, Mode::Inline);
+    let (mut ws, conn) = connect_pair(&srv, "/");
+    let big = vec![5u8; 200 << 10];
+    ws.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(read_data(&mut ws), Message::binary(big));
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        conn.is_open(),
+        "closed while quiet: {:?}",
+        srv.pending_server_events()
+    );
+    ws.send(Message::text("still here")).unwrap();
+    assert_eq!(read_text(&mut ws), "still here");
+}
