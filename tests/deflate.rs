@@ -351,15 +351,6 @@ fn corrupt_compressed_data_and_bad_inflated_text_fail_with_1007() {
     assert_eq!(c.close_code(), 1002);
 }
 
-/// This process's resident set, KiB.
-fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// A bomb: `inflated` zero bytes, compressed (about 1,000 to 1).
 fn bomb(inflated: usize) -> Vec<u8> {
     let mut out = Vec::new();

@@ -86,6 +86,36 @@ impl Link {
         }
     }
 
+    /// A cluster thread's loop: connect, `serve` until an error, report it, `on_down`, back
+    /// off, again — until stop, when `on_stop` gets the connection still open (if any).
+    pub(crate) fn keep_serving(
+        &self,
+        side: Side,
+        mut serve: impl FnMut(&mut redis::Connection) -> redis::RedisResult<()>,
+        on_stop: impl FnOnce(&mut redis::Connection),
+        mut on_down: impl FnMut(),
+    ) {
+        let mut attempt = 0;
+        while !self.stopping() {
+            let err = match self.connect() {
+                Ok(mut con) => {
+                    let r = serve(&mut con);
+                    if self.stopping() {
+                        on_stop(&mut con);
+                        return;
+                    }
+                    attempt = 0;
+                    r.err().map_or_else(|| "closed".to_string(), |e| e.to_string())
+                }
+                Err(e) => e.to_string(),
+            };
+            self.set(side, Err(err));
+            on_down();
+            self.backoff(attempt);
+            attempt += 1;
+        }
+    }
+
     /// Sleeps for the `attempt`th backoff (100 ms doubling, capped), waking early on stop.
     pub(crate) fn backoff(&self, attempt: u32) {
         let wait = FIRST_BACKOFF

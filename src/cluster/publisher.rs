@@ -51,25 +51,14 @@ impl Publisher {
 
     /// The thread's body: until stop, connect and serve; on stop, withdraw presence.
     pub(crate) fn run(self) {
-        let mut attempt = 0;
-        while !self.link.stopping() {
-            let err = match self.link.connect() {
-                Ok(mut con) => {
-                    let r = self.serve(&mut con);
-                    if self.link.stopping() {
-                        let _ = presence::withdraw(&mut con, &self.keys);
-                        return;
-                    }
-                    attempt = 0;
-                    r.err().map_or_else(|| "closed".to_string(), |e| e.to_string())
-                }
-                Err(e) => e.to_string(),
-            };
-            self.link.set(Side::Publisher, Err(err));
-            self.drop_queued();
-            self.link.backoff(attempt);
-            attempt += 1;
-        }
+        self.link.keep_serving(
+            Side::Publisher,
+            |con| self.serve(con),
+            |con| {
+                let _ = presence::withdraw(con, &self.keys);
+            },
+            || self.drop_queued(),
+        );
     }
 
     /// Counts and drops every queued message (Redis is unreachable).

@@ -30,23 +30,8 @@ pub(crate) struct Subscriber {
 impl Subscriber {
     /// The thread's body: until stop, connect, subscribe and deliver.
     pub(crate) fn run(self) {
-        let mut attempt = 0;
-        while !self.link.stopping() {
-            let err = match self.link.connect() {
-                Ok(mut con) => {
-                    let r = self.serve(&mut con);
-                    if self.link.stopping() {
-                        return;
-                    }
-                    attempt = 0;
-                    r.err().map_or_else(|| "closed".to_string(), |e| e.to_string())
-                }
-                Err(e) => e.to_string(),
-            };
-            self.link.set(Side::Subscriber, Err(err));
-            self.link.backoff(attempt);
-            attempt += 1;
-        }
+        self.link
+            .keep_serving(Side::Subscriber, |con| self.serve(con), |_| {}, || {});
     }
 
     fn serve(&self, con: &mut redis::Connection) -> redis::RedisResult<()> {

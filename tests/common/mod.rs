@@ -696,3 +696,12 @@ impl RawClient {
         self.buf.len()
     }
 }
+
+/// This process's resident set, KiB (`VmRSS` in `/proc/self/status`; 0 if unreadable).
+pub(crate) fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
