@@ -103,12 +103,12 @@ mod servers {
     struct Echo(Bcast);
 
     impl Handler for Echo {
-        fn on_text(&mut self, conn: &Connection, text: String) {
+        fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
             if !broadcast_to_all(&self.0, &text) {
                 let _ = conn.send_text(&text);
             }
         }
-        fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
+        fn on_binary(&mut self, conn: &Connection, data: syncws::Payload) {
             let _ = conn.send_binary(&data);
         }
         fn on_server_event(&mut self, event: ServerEvent) {

@@ -82,10 +82,10 @@ mod server {
     struct Echo(Arc<Drops>);
 
     impl Handler for Echo {
-        fn on_text(&mut self, conn: &Connection, text: String) {
+        fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
             let _ = conn.send_text(&text);
         }
-        fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
+        fn on_binary(&mut self, conn: &Connection, data: syncws::Payload) {
             let _ = conn.send_binary(&data);
         }
         fn on_disconnect(&mut self, _conn: &Connection, info: Disconnect) {

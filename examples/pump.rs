@@ -27,7 +27,7 @@ impl Handler for Game {
     fn on_connect(&mut self, conn: &Connection) {
         let _ = conn.send_text("welcome to the game loop");
     }
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         *self.score.borrow_mut() += 1;
         let _ = conn.send_text(&format!("frame-loop got: {text}"));
     }

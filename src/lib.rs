@@ -10,7 +10,7 @@
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!     fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
 //!         let _ = conn.send_text(&text);
 //!     }
 //! }
@@ -25,11 +25,12 @@
 //!
 //! ```
 //! use std::sync::mpsc;
-//! use syncws::{Connection, Handler, Server, ServerConfig};
+//! use syncws::{Connection, Handler, Server, ServerConfig, TextPayload};
 //!
-//! struct Echo(mpsc::Sender<String>);
+//! // The text arrives as a slice of the buffer it was read into (no copy), and may be kept.
+//! struct Echo(mpsc::Sender<TextPayload>);
 //! impl Handler for Echo {
-//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!     fn on_text(&mut self, conn: &Connection, text: TextPayload) {
 //!         conn.send_text(&text).unwrap();
 //!         self.0.send(text).unwrap();
 //!     }
@@ -81,7 +82,7 @@
 //!
 //! struct Ui(Rc<std::cell::Cell<u32>>); // Rc: not Send, and that is fine here
 //! impl Handler for Ui {
-//!     fn on_text(&mut self, conn: &Connection, text: String) {
+//!     fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
 //!         self.0.set(self.0.get() + 1);
 //!         conn.send_text(&text.to_uppercase()).unwrap();
 //!     }
@@ -238,7 +239,7 @@ pub use http::{Accept, HandshakeHook, HttpHook, HttpResponse, Request};
 pub use server::{ConnectionInfo, Messenger, Server, ServerHandle};
 pub use stats::StatsSnapshot;
 pub use syncws_protocol::deflate::{DeflateConfig, DeflateParams};
-pub use syncws_protocol::{CloseCode, Limits, ProtocolError};
+pub use syncws_protocol::{CloseCode, Limits, Payload, ProtocolError, TextPayload};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 

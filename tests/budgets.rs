@@ -783,12 +783,12 @@ struct Gated {
 }
 
 impl Handler for Gated {
-    fn on_binary(&mut self, _conn: &Connection, data: Vec<u8>) {
+    fn on_binary(&mut self, _conn: &Connection, data: syncws::Payload) {
         if self.first {
             self.first = false;
             let _ = self.gate.recv_timeout(LONG_WAIT);
         }
-        let _ = self.out.send(data);
+        let _ = self.out.send(data.into_vec());
     }
 }
 

@@ -167,7 +167,7 @@ fn handler_can_close_the_connection() {
     /// Closes every connection that says "close me".
     struct Closer(crossbeam_channel::Sender<syncws::Disconnect>);
     impl syncws::Handler for Closer {
-        fn on_text(&mut self, conn: &syncws::Connection, text: String) {
+        fn on_text(&mut self, conn: &syncws::Connection, text: syncws::TextPayload) {
             if text == "close me" {
                 conn.close(CloseCode(4100), "as you wish").unwrap();
             }

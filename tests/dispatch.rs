@@ -27,7 +27,7 @@ impl Handler for Local {
         self.log.borrow_mut().push(format!("connect {}", conn.path()));
         self.conns.borrow_mut().push(conn.clone());
     }
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         conn.send_text(&format!("echo {text}")).unwrap();
         self.log.borrow_mut().push(format!("text {text}"));
     }
@@ -175,7 +175,7 @@ impl Threads {
 }
 
 impl Handler for Threads {
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         self.note(&text);
         conn.send_text(&text).unwrap();
     }
@@ -239,7 +239,7 @@ fn a_slow_async_handler_does_not_stop_pongs() {
         release: crossbeam_channel::Receiver<()>,
     }
     impl Handler for Slow {
-        fn on_text(&mut self, _c: &Connection, _t: String) {
+        fn on_text(&mut self, _c: &Connection, _t: syncws::TextPayload) {
             let _ = self.busy.send(());
             // Bounded: the test releases it long before.
             let _ = self.release.recv_timeout(2 * WAIT);

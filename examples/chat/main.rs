@@ -101,15 +101,14 @@ impl Handler for Chat {
         self.members.insert(conn.id(), Member { name, room });
     }
 
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         let Some(m) = self.members.get(&conn.id()) else {
             return;
         };
         if let Some(rest) = text.strip_prefix("/dm ") {
             return self.dm(conn, &m.name, rest);
         }
-        let msg =
-            json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text});
+        let msg = json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text.as_str()});
         to_room(conn, &m.room, &msg);
     }
 

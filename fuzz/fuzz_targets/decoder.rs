@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use syncws_protocol::{Decoder, Limits, Message, ProtocolError, Role};
+use syncws_protocol::{Decoder, KeptMessage, Limits, Message, ProtocolError, Role};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -16,6 +16,9 @@ struct Input {
     flags: u8,
     /// Chunk sizes, used in turn (each plus one); empty means one byte at a time.
     chunks: Vec<u8>,
+    /// Keep the data messages of the chunked run as shared payloads (`Decoder::keep`), taken
+    /// after each chunk and held to the end: they must still equal the one-shot messages.
+    keep: bool,
     /// The wire bytes.
     data: Vec<u8>,
 }
@@ -80,6 +83,32 @@ fn drain(d: &mut Decoder, out: &mut Vec<Event>) -> bool {
     }
 }
 
+/// Like `drain`, keeping the data messages: `None` in `out` until `take` fills it in.
+fn drain_keeping(d: &mut Decoder, out: &mut Vec<Option<Event>>, pending: &mut Vec<usize>) -> bool {
+    loop {
+        match d.next() {
+            Ok(Some(Message::Text(_) | Message::Binary(_))) => {
+                d.keep();
+                pending.push(out.len());
+                out.push(None);
+            }
+            Ok(Some(m)) => out.push(Some(m.into())),
+            Ok(None) => return true,
+            Err(e) => {
+                out.push(Some(Event::Error(e)));
+                return false;
+            }
+        }
+    }
+}
+
+/// Takes the kept messages (held in `held` with their places in the output).
+fn take(d: &mut Decoder, pending: &mut Vec<usize>, held: &mut Vec<(usize, KeptMessage)>) {
+    let kept = d.take_kept();
+    assert_eq!(kept.messages.len(), pending.len());
+    held.extend(pending.drain(..).zip(kept.messages));
+}
+
 fn write_chunk(d: &mut Decoder, mut chunk: &[u8], via_read_buf: bool) {
     if !via_read_buf {
         d.feed(chunk);
@@ -105,7 +134,8 @@ fuzz_target!(|input: Input| {
 
     let mut d = decoder(input.flags);
     let via_read_buf = input.flags & 0x40 != 0;
-    let mut got = Vec::new();
+    let mut got: Vec<Option<Event>> = Vec::new();
+    let (mut pending, mut held) = (Vec::new(), Vec::new());
     let mut at = 0;
     let mut turn = 0;
     while at < data.len() {
@@ -123,7 +153,17 @@ fuzz_target!(|input: Input| {
             "capacity {} after {at} bytes",
             d.capacity()
         );
-        if !drain(&mut d, &mut got) {
+        let go_on = if input.keep {
+            let go_on = drain_keeping(&mut d, &mut got, &mut pending);
+            take(&mut d, &mut pending, &mut held);
+            go_on
+        } else {
+            let mut plain = Vec::new();
+            let go_on = drain(&mut d, &mut plain);
+            got.extend(plain.into_iter().map(Some));
+            go_on
+        };
+        if !go_on {
             break;
         }
         // Giving idle buffers back between reads must lose nothing (a no-op mid-message).
@@ -131,6 +171,13 @@ fuzz_target!(|input: Input| {
             d.release_idle();
         }
     }
+    for (i, m) in held {
+        got[i] = Some(match m {
+            KeptMessage::Text(t) => Event::Text(t.as_str().to_owned()),
+            KeptMessage::Binary(b) => Event::Binary(b.to_vec()),
+        });
+    }
+    let got: Vec<Event> = got.into_iter().map(|e| e.expect("every kept message handed out")).collect();
     assert_eq!(got, expected, "chunked decoding differs from one-shot decoding");
     if matches!(got.last(), Some(Event::Close(_))) {
         assert!(d.is_closed());

@@ -16,6 +16,7 @@ use crate::deflate::{Inflater, TAIL};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask_offset;
+use crate::shared::{hand_out, Held, Kept, Spares};
 use crate::utf8::Utf8Validator;
 use crate::Role;
 
@@ -127,6 +128,14 @@ pub struct Decoder {
     offered: usize,
     /// The last data frame was large: keep a large buffer for the next one.
     last_big: bool,
+    /// Where the data message last returned by `next` is (for `keep`).
+    last: Option<(Kind, Option<std::ops::Range<usize>>)>,
+    /// Messages kept (`keep`) and not yet handed out: `(is_text, where)`.
+    kept: Vec<(bool, Held)>,
+    /// Messages handed out of the buffers before `take_kept` was called.
+    ready: Kept,
+    /// Read buffers given back by dropped payloads.
+    spares: std::sync::Arc<Spares>,
 }
 
 /// Largest read size a busy connection grows to.
@@ -157,6 +166,10 @@ impl Decoder {
             chunk: limits.read_chunk.max(64),
             offered: 0,
             last_big: false,
+            last: None,
+            kept: Vec::new(),
+            ready: Kept::default(),
+            spares: Spares::new(KEEP_BIG),
         }
     }
 
@@ -209,9 +222,10 @@ impl Decoder {
         self.filled - self.pos
     }
 
-    /// Bytes of memory held by the decoder's buffers.
+    /// Bytes of memory held by the decoder's buffers (kept messages not yet taken and spare
+    /// buffers included; not the buffers that taken messages hold).
     pub fn capacity(&self) -> usize {
-        self.buf.len() + self.msg.capacity()
+        self.buf.len() + self.msg.capacity() + self.ready.footprint + self.spares.bytes()
     }
 
     /// Whether a message is in progress: a frame partly received, or a fragmented message
@@ -229,7 +243,8 @@ impl Decoder {
         if self.in_message() {
             return 0;
         }
-        let freed = self.capacity();
+        self.detach();
+        let freed = self.buf.len() + self.msg.capacity() + self.spares.shrink(KEEP_BIG);
         self.buf = Vec::new();
         self.msg = Vec::new();
         self.pos = 0;
@@ -245,6 +260,7 @@ impl Decoder {
     /// [`Decoder::commit`]. It is at least `limits.read_chunk` bytes, or larger while a big frame
     /// is arriving (growing with the data received, never from the header's length alone).
     pub fn read_buf(&mut self) -> &mut [u8] {
+        self.detach();
         if self.clear_msg {
             self.release_msg();
         }
@@ -445,9 +461,63 @@ impl Decoder {
                 return Ok(None);
             };
             if let Some(out) = self.complete(cur, start)? {
+                self.last = match &out {
+                    Out::Data(k, r) => Some((*k, r.clone())),
+                    _ => None,
+                };
                 return self.emit(out).map(Some);
             }
         }
+    }
+
+    /// Keeps the data message just returned by [`Decoder::next`], to be handed out by
+    /// [`Decoder::take_kept`] as a shared payload that outlives the borrow (see
+    /// [`crate::shared`]). Does nothing after a control frame or `Ok(None)`.
+    pub fn keep(&mut self) {
+        let Some((kind, at)) = self.last.take() else {
+            return;
+        };
+        let held = match at {
+            Some(r) => Held::Buf(r),
+            None => Held::Own(std::mem::take(&mut self.msg)),
+        };
+        self.kept.push((kind == Kind::Text, held));
+    }
+
+    /// The messages kept since the last call, in order. Those lying in the read buffer share
+    /// it (the decoder goes on in a spare one) or, when they fill less than a quarter of it,
+    /// a copy of them. Reading more input hands kept messages out too (they wait here).
+    pub fn take_kept(&mut self) -> Kept {
+        self.detach();
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Hands the kept messages out of the buffers (before the read buffer is changed).
+    fn detach(&mut self) {
+        if self.kept.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.kept);
+        let (pos, filled) = (self.pos, self.filled);
+        let spares = self.spares.clone();
+        let mut moved = false;
+        let kept = hand_out(
+            held,
+            &mut self.buf,
+            |old: &[u8]| {
+                moved = true;
+                let mut fresh = spares.take(old.len()).unwrap_or_else(|| vec![0; old.len()]);
+                fresh[..filled - pos].copy_from_slice(&old[pos..filled]);
+                fresh
+            },
+            &self.spares,
+        );
+        if moved {
+            self.filled -= self.pos;
+            self.pos = 0;
+        }
+        self.ready.footprint += kept.footprint;
+        self.ready.messages.extend(kept.messages);
     }
 
     /// The frame being received: the one in progress, or a new one whose header has arrived.

@@ -37,8 +37,9 @@
 //! - [`deflate`]: permessage-deflate (RFC 7692): negotiation and the compression transform.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close codes and payloads.
 //! - [`handshake`]: the HTTP upgrade; [`error`]: error types and their wire signals.
-// Unsafe code is denied everywhere but one audited call (AVX2 masking, `mask.rs`), which a
-// benchmark shows pays: see benches/protocol.rs.
+// Unsafe code is denied everywhere but two audited calls, which benchmarks show pay: AVX2
+// masking (`mask.rs`, benches/protocol.rs) and text handed out without a second UTF-8 pass
+// (`shared.rs`).
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -49,12 +50,14 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod shared;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use decoder::{Decoder, Limits, Message};
 pub use error::{HandshakeError, ProtocolError};
 pub use frame::{FrameHeader, OpCode};
+pub use shared::{Kept, KeptMessage, Payload, TextPayload};
 
 /// Which end of the connection this endpoint is. It decides the masking rule: clients mask
 /// every frame they send, servers never do (RFC 6455 §5.1).

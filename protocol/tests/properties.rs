@@ -8,7 +8,7 @@ use proptest::sample::Index;
 use syncws_protocol::frame::{write_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
 use syncws_protocol::mask::{apply_mask, apply_mask_bytewise, apply_mask_offset};
 use syncws_protocol::utf8::Utf8Validator;
-use syncws_protocol::{Decoder, Limits, Message, ProtocolError, Role};
+use syncws_protocol::{Decoder, KeptMessage, Limits, Message, ProtocolError, Role};
 
 /// An owned copy of a decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,7 @@ fn data_msg() -> impl Strategy<Value = DataMsg> {
             .prop_map(|cs| (true, cs.into_iter().collect::<String>().into_bytes())),
         "[a-z ]{0,200}".prop_map(|s| (true, s.into_bytes())),
         prop::collection::vec(any::<u8>(), 0..3000).prop_map(|b| (false, b)),
+        any::<bool>().prop_map(|text| (text, Vec::new())),
     ];
     (
         payload,
@@ -237,6 +238,76 @@ fn decode_chunked(
     Ok(out)
 }
 
+/// Decodes `wire` in pieces of `sizes`, keeping the data messages `keep` picks (in turn) as
+/// shared payloads, taken after the pieces `take` picks; some payloads are dropped at once
+/// (their buffers go back for reuse) and the others held to the end, when all are compared:
+/// a payload handed out never changes, whatever the decoder does afterwards.
+fn decode_keeping(
+    role: Role,
+    wire: &[u8],
+    sizes: &[usize],
+    keep: &[bool],
+    take: &[bool],
+) -> Result<Vec<Msg>, ProtocolError> {
+    let mut d = Decoder::new(role, Limits::default().read_chunk(64));
+    let mut out: Vec<Option<Msg>> = Vec::new();
+    let (mut pending, mut held) = (Vec::new(), Vec::new());
+    let (mut rest, mut nth, mut piece) = (wire, 0, 0);
+    let take_now = |d: &mut Decoder, pending: &mut Vec<usize>, held: &mut Vec<(usize, KeptMessage)>| {
+        let kept = d.take_kept();
+        assert_eq!(kept.messages.len(), pending.len());
+        for (m, i) in kept.messages.into_iter().zip(pending.drain(..)) {
+            held.push((i, m));
+        }
+    };
+    for &size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at(size.clamp(1, rest.len()));
+        rest = tail;
+        d.feed(chunk);
+        while let Some(m) = d.next()? {
+            let data = matches!(m, Message::Text(_) | Message::Binary(_));
+            if data && keep[nth % keep.len()] {
+                d.keep();
+                pending.push(out.len());
+                out.push(None);
+            } else {
+                out.push(Some(m.into()));
+            }
+            nth += usize::from(data);
+        }
+        piece += 1;
+        if take[piece % take.len()] {
+            take_now(&mut d, &mut pending, &mut held);
+            // Every other message given up at once: its buffer may be reused meanwhile.
+            held.retain(|(i, m)| {
+                if i % 2 == 0 {
+                    return true;
+                }
+                out[*i] = Some(kept_msg(m));
+                false
+            });
+        }
+    }
+    take_now(&mut d, &mut pending, &mut held);
+    for (i, m) in &held {
+        out[*i] = Some(kept_msg(m));
+    }
+    Ok(out
+        .into_iter()
+        .map(|m| m.expect("every message filled in"))
+        .collect())
+}
+
+fn kept_msg(m: &KeptMessage) -> Msg {
+    match m {
+        KeptMessage::Text(t) => Msg::Text(t.as_str().to_owned()),
+        KeptMessage::Binary(b) => Msg::Binary(b.to_vec()),
+    }
+}
+
 fn chunk_sizes() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(prop_oneof![1usize..8, 1usize..300, 1usize..10_000], 1..12)
 }
@@ -256,6 +327,18 @@ proptest! {
         prop_assert_eq!(&decode_chunked(plan.role, limits, &wire, &[wire.len().max(1)], false)?, &expect);
         prop_assert_eq!(&decode_chunked(plan.role, limits, &wire, &sizes, via_read_buf)?, &expect);
         prop_assert_eq!(&decode_chunked(plan.role, limits, &wire, &[1], via_read_buf)?, &expect);
+    }
+
+    #[test]
+    fn kept_messages_are_the_messages_and_never_change(
+        plan in plan(),
+        sizes in chunk_sizes(),
+        keep in prop::collection::vec(any::<bool>(), 1..6),
+        take in prop::collection::vec(any::<bool>(), 1..6),
+    ) {
+        let (wire, expect) = build(&plan);
+        prop_assert_eq!(&decode_keeping(plan.role, &wire, &sizes, &keep, &take)?, &expect);
+        prop_assert_eq!(&decode_keeping(plan.role, &wire, &[wire.len().max(1)], &[true], &[true])?, &expect);
     }
 
     /// A text message with an arbitrary (often invalid) payload, fragmented and chunked at

@@ -59,7 +59,7 @@ pub(crate) use liveness::Liveness;
 pub(crate) use outbound::{encode_frame, set_own_thread, Outbound};
 pub(crate) use queue::Budget;
 pub(crate) use registry::Registry;
-pub(crate) use ticket::{EventMeter, Ticket};
+pub(crate) use ticket::{EventCharge, EventMeter, Ticket};
 #[cfg(feature = "tls")]
 pub(crate) use tls_read::TlsReader;
 pub(crate) use topics::{SubscribeHook, Topics};
@@ -114,7 +114,7 @@ impl Drop for Connection {
         match self.ticket.take() {
             None => {}
             Some(Ticket::DeferredClose) => self.run_deferred_close(),
-            Some(Ticket::EventBytes(meter, n)) => meter.give(n),
+            Some(Ticket::EventBytes(charge)) => drop(charge),
         }
     }
 }

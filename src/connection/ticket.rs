@@ -78,13 +78,39 @@ impl EventMeter {
     }
 }
 
+/// Bytes taken from the event queue's budget, given back when the last event holding them is
+/// dropped (the messages of one read share one charge: the buffer they lie in).
+#[derive(Debug)]
+pub(crate) struct EventCharge {
+    meter: Arc<EventMeter>,
+    n: usize,
+}
+
+impl EventCharge {
+    /// Takes `n` bytes of `meter`, waiting for room (see [`EventMeter::take`]).
+    pub(crate) fn take(meter: &Arc<EventMeter>, n: usize, give_up: impl Fn() -> bool) -> Option<Arc<Self>> {
+        meter.take(n, give_up).then(|| {
+            Arc::new(Self {
+                meter: meter.clone(),
+                n,
+            })
+        })
+    }
+}
+
+impl Drop for EventCharge {
+    fn drop(&mut self) {
+        self.meter.give(self.n);
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub(crate) enum Ticket {
     /// Send the held-back close frame.
     DeferredClose,
-    /// Give back this many bytes to the event queue's budget.
-    EventBytes(Arc<EventMeter>, usize),
+    /// A share of bytes held in the event queue's budget.
+    EventBytes(Arc<EventCharge>),
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use syncws_protocol::CloseCode;
+use syncws_protocol::{CloseCode, Payload, TextPayload};
 
 use super::handler::Handler;
 use crate::connection::{Connection, Disconnect};
@@ -58,9 +58,9 @@ pub enum Event {
     /// A client completed the upgrade.
     Connect(Connection),
     /// A text message.
-    Text(Connection, String),
+    Text(Connection, TextPayload),
     /// A binary message.
-    Binary(Connection, Vec<u8>),
+    Binary(Connection, Payload),
     /// A connection ended. Always the last event of a connection.
     Disconnect(Connection, Disconnect),
     /// Something went wrong on a connection (a protocol error, a handler panic); a

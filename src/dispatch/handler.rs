@@ -1,6 +1,8 @@
 //! The handler traits: [`Handler`] (asynchronous mode, one dispatch thread) and
 //! [`InlineHandler`] (inline mode, each connection's own thread).
 
+use syncws_protocol::{Payload, TextPayload};
+
 use super::event::ServerEvent;
 use crate::connection::{Connection, Disconnect};
 use crate::error::Error;
@@ -8,18 +10,21 @@ use crate::error::Error;
 /// Handlers for asynchronous mode: called one at a time, in arrival order, on the dispatch
 /// thread. Every method has an empty default; implement the ones you need.
 ///
-/// Messages arrive owned, so a handler can keep them without copying.
+/// Messages arrive as [`TextPayload`] and [`Payload`]: slices of the buffer they were read
+/// into, handed over without a copy and given back for reuse when dropped. They deref to
+/// `str` and `[u8]`; a handler can keep them as they are (`into_string` / `into_vec` make
+/// owned copies).
 pub trait Handler {
     /// A client completed the upgrade.
     fn on_connect(&mut self, conn: &Connection) {
         let _ = conn;
     }
     /// A text message arrived.
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: TextPayload) {
         let _ = (conn, text);
     }
     /// A binary message arrived.
-    fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
+    fn on_binary(&mut self, conn: &Connection, data: Payload) {
         let _ = (conn, data);
     }
     /// A connection ended (always its last event).
@@ -40,10 +45,10 @@ impl<H: Handler + ?Sized> Handler for Box<H> {
     fn on_connect(&mut self, conn: &Connection) {
         (**self).on_connect(conn)
     }
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: TextPayload) {
         (**self).on_text(conn, text)
     }
-    fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
+    fn on_binary(&mut self, conn: &Connection, data: Payload) {
         (**self).on_binary(conn, data)
     }
     fn on_disconnect(&mut self, conn: &Connection, info: Disconnect) {

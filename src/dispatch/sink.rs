@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender};
-use syncws_protocol::{CloseCode, ProtocolError};
+use syncws_protocol::{CloseCode, Kept, KeptMessage, ProtocolError};
 
 use super::event::{Event, ServerEvent};
 use super::handler::InlineHandler;
-use crate::connection::{Connection, Disconnect, Ticket};
+use crate::connection::{Connection, Disconnect, EventCharge, Ticket};
 use crate::error::{panic_message, Error};
 
 /// The two delivery paths.
@@ -104,32 +104,45 @@ impl Emitter {
         }
     }
 
+    /// Whether messages go to the dispatch thread (as kept payloads: see [`Emitter::kept`])
+    /// rather than to an inline handler.
+    pub(crate) fn keeps(&self) -> bool {
+        matches!(self.sink, Some(Sink::Channel(_)))
+    }
+
+    /// Inline mode: a text message, borrowed from the read buffer.
     pub(crate) fn text(&self, conn: &Connection, text: &str) {
-        if !self.inline(conn, |h| h.on_text(conn, text)) {
-            if let Some(c) = self.metered(conn, text.len()) {
-                self.send(conn, Event::Text(c, text.to_owned()));
-            }
-        }
+        self.inline(conn, |h| h.on_text(conn, text));
     }
 
+    /// Inline mode: a binary message, borrowed from the read buffer.
     pub(crate) fn binary(&self, conn: &Connection, data: &[u8]) {
-        if !self.inline(conn, |h| h.on_binary(conn, data)) {
-            if let Some(c) = self.metered(conn, data.len()) {
-                self.send(conn, Event::Binary(c, data.to_vec()));
-            }
-        }
+        self.inline(conn, |h| h.on_binary(conn, data));
     }
 
-    /// Waits for room for `n` message bytes in the event queue (back-pressure on reading);
-    /// the handle to put in the event gives them back when the event is dropped. `None` when
-    /// the server stops meanwhile.
-    fn metered(&self, conn: &Connection, n: usize) -> Option<Connection> {
-        let ctx = conn.context();
-        let meter = &ctx.events;
-        if !meter.take(n, || ctx.registry.is_stopping()) {
-            return None;
+    /// Asynchronous mode: the messages of one read, in order, sharing the buffer they were
+    /// read into (no copy). First waits for room for the memory they hold in the event queue
+    /// (back-pressure on reading); the last of their events to be dropped gives it back.
+    /// Dropped when the server stops meanwhile.
+    pub(crate) fn kept(&self, conn: &Connection, kept: Kept) {
+        if kept.messages.is_empty() {
+            return;
         }
-        Some(conn.with_ticket(Ticket::EventBytes(meter.clone(), n)))
+        let ctx = conn.context();
+        let Some(charge) = EventCharge::take(&ctx.events, kept.footprint, || ctx.registry.is_stopping())
+        else {
+            return;
+        };
+        for m in kept.messages {
+            let c = conn.with_ticket(Ticket::EventBytes(charge.clone()));
+            self.send(
+                conn,
+                match m {
+                    KeptMessage::Text(t) => Event::Text(c, t),
+                    KeptMessage::Binary(b) => Event::Binary(c, b),
+                },
+            );
+        }
     }
 
     pub(crate) fn disconnect(&self, conn: &Connection, info: Disconnect) {

@@ -78,29 +78,45 @@ impl<'a> Reader<'a> {
     }
 
     /// Handles every message already buffered; replies go out together at the end (one write).
+    /// In asynchronous mode the data messages are kept, and go to the dispatch thread
+    /// together, sharing the buffer they were read into, before anything ends the loop.
     fn decode_buffered(&mut self) -> Step {
         let _cork = Cork::new();
         if self.decoder.inflates() {
             // Inflating grows the message only into inbound budget taken beforehand.
             self.decoder.set_inflate_headroom(0);
         }
+        let keeps = self.em.keeps();
         loop {
-            match self.decoder.next() {
+            let step = match self.decoder.next() {
                 Ok(None) => {
                     if !self.decoder.wants_memory() {
-                        return Step::More;
-                    }
-                    if let Step::End(why) = self.reserve_inflate() {
-                        return Step::End(why);
-                    }
-                }
-                Ok(Some(msg)) => {
-                    if let Some(end) = handle(self.conn, self.em, msg) {
-                        return end;
+                        Step::More
+                    } else if let Step::End(why) = self.reserve_inflate() {
+                        Step::End(why)
+                    } else {
+                        continue;
                     }
                 }
-                Err(e) => return fail(self.conn, self.em, e),
-            }
+                Ok(Some(msg)) => match data_len(&msg) {
+                    Some(n) if keeps => {
+                        self.conn.context().stats.message_in(n);
+                        self.decoder.keep();
+                        continue;
+                    }
+                    // Control frames are answered at once (a pong may pass kept messages).
+                    _ => match handle(self.conn, self.em, msg) {
+                        Some(end) => end,
+                        None => continue,
+                    },
+                },
+                Err(e) => {
+                    self.em.kept(self.conn, self.decoder.take_kept());
+                    fail(self.conn, self.em, e)
+                }
+            };
+            self.em.kept(self.conn, self.decoder.take_kept());
+            return step;
         }
     }
 
@@ -231,6 +247,15 @@ impl<'a> Reader<'a> {
             return Step::End("closed".into());
         }
         Step::More
+    }
+}
+
+/// A data message's length; `None` for a control frame.
+fn data_len(msg: &Message<'_>) -> Option<usize> {
+    match msg {
+        Message::Text(t) => Some(t.len()),
+        Message::Binary(b) => Some(b.len()),
+        _ => None,
     }
 }
 

@@ -105,10 +105,10 @@ impl Handler for Recorder {
     fn on_connect(&mut self, conn: &Connection) {
         let _ = self.tx.send(Ev::Connect(conn.clone()));
     }
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         Recorder::text(self, conn, &text);
     }
-    fn on_binary(&mut self, conn: &Connection, data: Vec<u8>) {
+    fn on_binary(&mut self, conn: &Connection, data: syncws::Payload) {
         Recorder::binary(self, conn, &data);
     }
     fn on_disconnect(&mut self, conn: &Connection, info: Disconnect) {

@@ -155,7 +155,7 @@ impl InlineHandler for InlineBroadcast {
 struct AsyncBroadcast(Arc<OnceLock<Messenger>>, bool);
 
 impl Handler for AsyncBroadcast {
-    fn on_text(&mut self, conn: &Connection, text: String) {
+    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
         on_text(&self.0, self.1, conn, &text);
     }
 }
