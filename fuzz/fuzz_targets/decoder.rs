@@ -76,7 +76,7 @@ fn drain(d: &mut Decoder, out: &mut Vec<Event>) -> bool {
             Err(e) => {
                 // Every error maps to one of the three failure codes.
                 assert!(matches!(e.close_code().0, 1002 | 1007 | 1009), "{e:?}");
-                out.push(Event::Error(e));
+                out.push(seen(e));
                 return false;
             }
         }
@@ -95,7 +95,7 @@ fn drain_keeping(d: &mut Decoder, out: &mut Vec<Option<Event>>, pending: &mut Ve
             Ok(Some(m)) => out.push(Some(m.into())),
             Ok(None) => return true,
             Err(e) => {
-                out.push(Some(Event::Error(e)));
+                out.push(Some(seen(e)));
                 return false;
             }
         }
@@ -107,6 +107,15 @@ fn take(d: &mut Decoder, pending: &mut Vec<usize>, held: &mut Vec<(usize, KeptMe
     let kept = d.take_kept();
     assert_eq!(kept.messages.len(), pending.len());
     held.extend(pending.drain(..).zip(kept.messages));
+}
+
+/// The error as compared: a compressed text both corrupt and not UTF-8 is found to be one or
+/// the other depending on how its input was split (both are 1007 on the wire).
+fn seen(e: ProtocolError) -> Event {
+    Event::Error(match e {
+        ProtocolError::InvalidCompressedData => ProtocolError::InvalidUtf8,
+        e => e,
+    })
 }
 
 fn write_chunk(d: &mut Decoder, mut chunk: &[u8], via_read_buf: bool) {

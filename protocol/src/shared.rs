@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many spare buffers a decoder keeps for reuse.
-const SPARES: usize = 2;
+const SPARES: usize = 4;
 
 /// Where a decoder's handed-out buffers come back to.
 #[derive(Debug, Default)]
