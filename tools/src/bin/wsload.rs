@@ -25,8 +25,8 @@
 //! `--accept-masked` is for a byte-echo "server" that does no WebSocket work at all (the
 //! floor of `benches/compare.rs`): it sends back the client's own frames, masked. A client
 //! must reject a masked frame (RFC 6455 §5.1); with this flag the frames read must instead be
-//! masked, and are unmasked and checked here, at the client's cost. Never use it against a
-//! real server.
+//! masked, and are unmasked and checked here, at the client's cost. Against a real server
+//! (unmasked frames) every echo is then an error.
 //!
 //! Connections are all opened (one after the other) before the clock starts. Sending stops
 //! `--duration` after the start on every connection at once (however late its thread first
