@@ -1,10 +1,10 @@
-//! syncws against tungstenite: throughput, latency, server CPU per message and server memory,
-//! with every server in its own process and the same load generator (`wsload` of the
+//! syncws against tungstenite and against a floor: throughput, latency, server CPU per message
+//! and server memory, with every server in its own process and the same load generator (`wsload` of the
 //! `syncws-tools` crate, `tools/src/bin/wsload.rs`, included as a module) driving each.
 //!
 //! ```text
 //! cargo bench --bench compare -- [--rounds N] [--secs S] [--only NAME[,NAME...]]
-//!     [--servers async,inline,tungstenite] [--echo-bin PATH]
+//!     [--servers async,inline,tungstenite,floor] [--echo-bin PATH]
 //! ```
 //!
 //! The servers are this same binary, re-executed with `SYNCWS_BENCH_SERVER=<kind>` (so both
@@ -14,6 +14,12 @@
 //! - `syncws-inline`: `Server::start_inline` with the inline echo handler of `examples/echo.rs`;
 //! - `tungstenite`: `tungstenite::accept` and one thread per connection, `read()` then
 //!   `send()` (the canonical blocking echo loop);
+//! - `floor`: no WebSocket work at all, the least any thread-per-connection server pays: the
+//!   upgrade handshake (`syncws_protocol::handshake`), then one thread per connection copying
+//!   the bytes it reads back to the socket (`TCP_NODELAY` on, as the others). The client's
+//!   frames come back masked, which a client must reject; against the floor only, wsload
+//!   reads with `accept_masked` (`--accept-masked`): it wants masked frames and unmasks them
+//!   itself. Load scenarios only (it cannot broadcast; idle connections cost it nothing);
 //! - for the broadcast scenario, a text message starting with `broadcast:` is sent to every
 //!   client: syncws through `Messenger::broadcast_text`, tungstenite through one writer
 //!   thread per connection fed by a channel (a blocking `WebSocket` cannot be written from
@@ -33,7 +39,15 @@
 //!   the deliveries);
 //! - server peak RSS: `VmHWM` from `/proc/PID/status` at the end of the run.
 //!
-//! Names for `--only`: `pp1`, `pp64`, `pipe1k`, `pipe1m`, `bcast`, `idle`.
+//! Names for `--only`: `pp1`, `pp64`, `pp1000`, `pipe1k`, `pipe1m`, `bcast`, `idle`.
+//!
+//! The table gives, per scenario and server, msgs/s against tungstenite and against the floor,
+//! p50/p99, the async p50 over the inline p50, server CPU per message (and over
+//! tungstenite's) and VmHWM. After it, the targets of issue 16, each MET or MISSED (or not run,
+//! when the scenario or a server it needs was left out): async msgs/s ≥ 1.0x tungstenite in
+//! every load scenario; async p50 ≤ 1.5x inline p50 at `pp1` and `pp64`; inline msgs/s ≥ 0.9x
+//! the floor at `pp1`, `pp64` and `pp1000`, ≥ 0.85x at `pipe1k`; async CPU/msg ≤ 1.0x
+//! tungstenite at `pp1` and `pipe1m`.
 //!
 //! ## permessage-deflate
 //!
@@ -57,14 +71,15 @@
 //! also gives the load generator's own CPU per message (`/proc/self/stat`: the clients compress
 //! and inflate too, on the same cores as the server). `--deflate-level`
 //! sets the servers' `DeflateConfig::level` (default: the library's; the clients always compress at 6).
-//! tungstenite is left out unless named in `--servers` (then uncompressed, for reference).
+//! tungstenite is left out unless named in `--servers` (then uncompressed, for reference); the
+//! floor always is.
 
 #[allow(dead_code)]
 #[path = "../tools/src/bin/wsload.rs"]
 mod wsload;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -254,6 +269,56 @@ mod servers {
         std::process::exit(0)
     }
 
+    /// Reads the request head into `buf` and answers 101; returns how many bytes came after
+    /// the head, moved to the start of `buf`. `None`: not a valid upgrade, or the peer left.
+    fn floor_handshake(stream: &mut TcpStream, buf: &mut [u8]) -> Option<usize> {
+        use syncws_protocol::handshake::{parse_request, response_101, validate_upgrade};
+        let mut have = 0;
+        while have < buf.len() {
+            let n = stream.read(&mut buf[have..]).ok().filter(|&n| n > 0)?;
+            have += n;
+            if let Some((req, used)) = parse_request(&buf[..have], 64).ok()? {
+                let up = validate_upgrade(&req).ok()?;
+                stream.write_all(&response_101(&up.key, None, &[])).ok()?;
+                buf.copy_within(used..have, 0);
+                return Some(have - used);
+            }
+        }
+        None
+    }
+
+    /// One floor connection: after the handshake every byte read is written back as it is, so
+    /// the client gets its own frames, still masked (wsload reads them with `accept_masked`).
+    /// No frame is parsed and nothing is unmasked: what is left is what any thread-per-connection
+    /// server pays for the socket, the thread and the system calls.
+    fn floor_conn(mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        // As large as a 1 MiB message, as syncws's decoder reads it, so that large messages
+        // take as few system calls (pages never written are never resident).
+        let mut buf = vec![0u8; 1 << 20];
+        let Some(mut n) = floor_handshake(&mut stream, &mut buf) else {
+            return;
+        };
+        loop {
+            if n > 0 && stream.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+        }
+    }
+
+    fn floor() -> ! {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        ready(l.local_addr().expect("local addr"));
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || floor_conn(s));
+        }
+        std::process::exit(0)
+    }
+
     pub(super) fn run(kind: &str) -> ! {
         match kind {
             "syncws-async" => syncws(false, false),
@@ -262,6 +327,7 @@ mod servers {
             "syncws-inline-broadcast" => syncws(true, true),
             "tungstenite" => tungstenite(false),
             "tungstenite-broadcast" => tungstenite(true),
+            "floor" => floor(),
             other => panic!("unknown {SERVER_ENV}={other}"),
         }
     }
@@ -275,6 +341,8 @@ enum Kind {
     Async,
     Inline,
     Tungstenite,
+    /// The upgrade handshake, then a byte echo: no WebSocket work (load scenarios only).
+    Floor,
 }
 
 impl Kind {
@@ -283,6 +351,7 @@ impl Kind {
             Kind::Async => "syncws async",
             Kind::Inline => "syncws inline",
             Kind::Tungstenite => "tungstenite",
+            Kind::Floor => "floor",
         }
     }
     fn env(self, broadcast: bool) -> &'static str {
@@ -293,6 +362,8 @@ impl Kind {
             (Kind::Async, true) => "syncws-async-broadcast",
             (Kind::Inline, true) => "syncws-inline-broadcast",
             (Kind::Tungstenite, true) => "tungstenite-broadcast",
+            (Kind::Floor, false) => "floor",
+            (Kind::Floor, true) => panic!("the floor does not broadcast"),
         }
     }
 }
@@ -547,6 +618,7 @@ fn run_load_with(
     cfg.addr = p.addr.clone();
     cfg.duration = Duration::from_secs_f64(secs);
     cfg.deflate = dfl != Dfl::Off;
+    cfg.accept_masked = kind == Kind::Floor;
     let cpu0 = std::cell::Cell::new((0.0, 0.0));
     let cpu1 = std::cell::Cell::new((0.0, 0.0));
     let both = || (p.cpu_secs(), cpu_secs_of(std::process::id()));
@@ -608,7 +680,11 @@ fn run_broadcast_with(
     let (tx, rx) = crossbeam_channel::unbounded::<(u64, Instant)>();
     let mut threads = Vec::new();
     for _ in 0..clients {
-        match wsload::connect_with(&p.addr, "/", Duration::from_secs(20), dfl != Dfl::Off) {
+        let dial = wsload::Dial {
+            deflate: dfl != Dfl::Off,
+            accept_masked: false,
+        };
+        match wsload::connect_with(&p.addr, "/", Duration::from_secs(20), dial) {
             Ok((w, mut r)) => {
                 writers.push(w);
                 let tx = tx.clone();
@@ -823,7 +899,7 @@ fn opts() -> Opts {
         rounds: 5,
         secs: 3.0,
         only: None,
-        kinds: vec![Kind::Async, Kind::Tungstenite, Kind::Inline],
+        kinds: vec![Kind::Async, Kind::Tungstenite, Kind::Inline, Kind::Floor],
         echo_bin: None,
         deflate: false,
         kinds_given: false,
@@ -847,6 +923,7 @@ fn opts() -> Opts {
                         "async" => Kind::Async,
                         "inline" => Kind::Inline,
                         "tungstenite" => Kind::Tungstenite,
+                        "floor" => Kind::Floor,
                         other => panic!("unknown server {other}"),
                     })
                     .collect()
@@ -895,9 +972,40 @@ fn main() {
     if o.deflate {
         return deflate_main(&o);
     }
-    let scenarios = vec![
+    let started = Instant::now();
+    eprintln!(
+        "compare: {} rounds x {} s, {} CPUs ({}), load average {}",
+        o.rounds,
+        o.secs,
+        ncpus(),
+        cpu_model(),
+        loadavg()
+    );
+    let results = run_scenarios(&o, scenarios());
+    println!();
+    println!(
+        "{} rounds x {} s, medians; {} CPUs ({}); load average at the end {}; {:.0} s in all",
+        o.rounds,
+        o.secs,
+        ncpus(),
+        cpu_model(),
+        loadavg(),
+        started.elapsed().as_secs_f64()
+    );
+    print_table(&o.kinds, &results);
+    print_targets(&results);
+}
+
+fn ncpus() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// The scenarios, in the order run (and the names of `--only`).
+fn scenarios() -> Vec<Scenario> {
+    vec![
         load("pp1", "1 conn ping-pong 16 B text", 1, 16, 1, false),
         load("pp64", "64 conns ping-pong 16 B text", 64, 16, 1, false),
+        load("pp1000", "1,000 conns ping-pong 16 B text", 1000, 16, 1, false),
         load(
             "pipe1k",
             "8 conns pipelined (window 64) 1 KiB binary",
@@ -919,18 +1027,17 @@ fn main() {
             count: 20,
         },
         Scenario::Idle { clients: 1000 },
-    ];
-    let started = Instant::now();
-    let ncpu = std::thread::available_parallelism().map_or(0, |n| n.get());
-    eprintln!(
-        "compare: {} rounds x {} s, {} CPUs ({}), load average {}",
-        o.rounds,
-        o.secs,
-        ncpu,
-        cpu_model(),
-        loadavg()
-    );
-    let mut results: Vec<(Scenario, HashMap<Kind, Vec<Run>>)> = Vec::new();
+    ]
+}
+
+/// The runs of one scenario, by server.
+type Runs = HashMap<Kind, Vec<Run>>;
+
+/// Runs every scenario asked for, `o.rounds` times each, the servers in a rotating order.
+/// The floor serves the load scenarios only (it cannot broadcast, and idle connections cost it
+/// nothing to compare with).
+fn run_scenarios(o: &Opts, scenarios: Vec<Scenario>) -> Vec<(Scenario, Runs)> {
+    let mut results = Vec::new();
     for sc in scenarios {
         if let Some(only) = &o.only {
             if !only.iter().any(|n| n == sc.name()) {
@@ -938,9 +1045,15 @@ fn main() {
             }
         }
         eprintln!("== {} ({})", sc.title(), sc.name());
-        let mut runs: HashMap<Kind, Vec<Run>> = HashMap::new();
+        let is_load = matches!(sc, Scenario::Load { .. });
+        let mut runs = Runs::new();
         for round in 0..o.rounds {
-            let mut order = o.kinds.clone();
+            let mut order: Vec<Kind> = o
+                .kinds
+                .iter()
+                .copied()
+                .filter(|&k| is_load || k != Kind::Floor)
+                .collect();
             let n = order.len().max(1);
             order.rotate_left(round % n);
             for kind in order {
@@ -954,87 +1067,220 @@ fn main() {
         }
         results.push((sc, runs));
     }
-    // The table (Markdown), medians of the rounds; ratios are syncws / tungstenite.
-    let med = |runs: &HashMap<Kind, Vec<Run>>, k: Kind, f: fn(&Run) -> f64| {
-        median(runs.get(&k).map_or(Vec::new(), |v| v.iter().map(f).collect()))
-    };
+    results
+}
+
+/// The median over the rounds of `f` for server `k` (0 when it did not run).
+fn med(runs: &Runs, k: Kind, f: fn(&Run) -> f64) -> f64 {
+    median(runs.get(&k).map_or(Vec::new(), |v| v.iter().map(f).collect()))
+}
+
+/// `a`'s median of `f` over `b`'s; NaN when either did not run (or is 0).
+fn rel(runs: &Runs, a: Kind, b: Kind, f: fn(&Run) -> f64) -> f64 {
+    let (x, y) = (med(runs, a, f), med(runs, b, f));
+    if x > 0.0 && y > 0.0 {
+        x / y
+    } else {
+        f64::NAN
+    }
+}
+
+/// A ratio as `1.23x`, or `-`.
+fn times(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}x")
+    } else {
+        "-".into()
+    }
+}
+
+/// The table (Markdown): the medians of the rounds.
+fn print_table(kinds: &[Kind], results: &[(Scenario, Runs)]) {
     println!();
     println!(
-        "{} rounds x {} s, medians; {} CPUs ({}); load average at the end {}; {:.0} s in all",
-        o.rounds,
-        o.secs,
-        ncpu,
-        cpu_model(),
-        loadavg(),
-        started.elapsed().as_secs_f64()
+        "| scenario | server | msgs/s | vs tung. | vs floor | p50 µs | p99 µs | p50 vs inline | \
+         server CPU µs/msg | CPU vs tung. | server VmHWM MiB | errors |"
     );
-    println!();
-    println!(
-        "| scenario | server | msgs/s | vs tung. | p50 µs | p99 µs | server CPU µs/msg | vs tung. | server VmHWM MiB | errors |"
-    );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (sc, runs) in &results {
-        for &k in &o.kinds {
-            if !runs.contains_key(&k) {
-                continue;
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (sc, runs) in results {
+        for &k in kinds {
+            if runs.contains_key(&k) {
+                print_row(sc, k, runs);
             }
-            let rate = med(runs, k, |r| r.msgs_per_s);
-            let cpu = med(runs, k, |r| r.cpu_us);
-            let (t_rate, t_cpu) = (
-                med(runs, Kind::Tungstenite, |r| r.msgs_per_s),
-                med(runs, Kind::Tungstenite, |r| r.cpu_us),
-            );
-            let errors: u64 = runs[&k].iter().map(|r| r.errors).sum();
-            let (p50, p99) = match sc {
-                Scenario::Idle { .. } => (f64::NAN, f64::NAN),
-                _ => (med(runs, k, |r| r.p50_us), med(runs, k, |r| r.p99_us)),
-            };
-            let fmt_lat = |v: f64| {
-                if v.is_nan() {
-                    "-".to_string()
-                } else {
-                    format!("{v:.0}")
-                }
-            };
-            let (rate_s, rate_ratio) = match sc {
-                Scenario::Load { .. } => (format!("{rate:.0}"), ratio(rate, t_rate)),
-                Scenario::Broadcast { .. } => (
-                    format!("all in {:.0} µs", med(runs, k, |r| r.all_us)),
-                    ratio(
-                        med(runs, Kind::Tungstenite, |r| r.all_us),
-                        med(runs, k, |r| r.all_us),
-                    ),
-                ),
-                Scenario::Idle { .. } => (format!("all in {:.0} µs", med(runs, k, |r| r.all_us)), "-".into()),
-            };
-            println!(
-                "| {} | {} | {} | {} | {} | {} | {:.2} | {} | {:.1} | {} |",
-                sc.title(),
-                k.name(),
-                rate_s,
-                if k == Kind::Tungstenite {
-                    "-".into()
-                } else {
-                    rate_ratio
-                },
-                fmt_lat(p50),
-                fmt_lat(p99),
-                cpu,
-                if k == Kind::Tungstenite {
-                    "-".into()
-                } else {
-                    ratio(cpu, t_cpu)
-                },
-                med(runs, k, |r| r.hwm_mib),
-                errors
-            );
         }
     }
     println!();
     println!(
-        "msgs/s vs tung.: syncws / tungstenite (higher is better; broadcast: tungstenite time / syncws \
-         time). CPU vs tung.: syncws / tungstenite (lower is better)."
+        "vs tung.: this server's msgs/s over tungstenite's (higher is better; broadcast: tungstenite's \
+         time over this server's). vs floor: msgs/s over the floor's (a byte echo after the handshake, \
+         no WebSocket work; load scenarios only). p50 vs inline: async p50 over inline p50. CPU vs \
+         tung.: CPU per message over tungstenite's (lower is better)."
     );
+}
+
+fn print_row(sc: &Scenario, k: Kind, runs: &Runs) {
+    use Kind::{Async, Floor, Inline, Tungstenite as Tung};
+    let rate = |r: &Run| r.msgs_per_s;
+    let all = |r: &Run| r.all_us;
+    let p50 = |r: &Run| r.p50_us;
+    let cpu = |r: &Run| r.cpu_us;
+    let lat = |v: f64| {
+        if matches!(sc, Scenario::Idle { .. }) {
+            "-".to_string()
+        } else {
+            format!("{v:.0}")
+        }
+    };
+    let unless = |skip: bool, v: f64| if skip { "-".into() } else { times(v) };
+    let (rate_s, vs_tung, vs_floor) = match sc {
+        Scenario::Load { .. } => (
+            format!("{:.0}", med(runs, k, rate)),
+            unless(k == Tung, rel(runs, k, Tung, rate)),
+            unless(k == Floor, rel(runs, k, Floor, rate)),
+        ),
+        Scenario::Broadcast { .. } => (
+            format!("all in {:.0} µs", med(runs, k, all)),
+            unless(k == Tung, rel(runs, Tung, k, all)),
+            "-".into(),
+        ),
+        Scenario::Idle { .. } => (
+            format!("all in {:.0} µs", med(runs, k, all)),
+            "-".into(),
+            "-".into(),
+        ),
+    };
+    let p50_vs_inline = unless(
+        k != Async || matches!(sc, Scenario::Idle { .. }),
+        rel(runs, Async, Inline, p50),
+    );
+    let errors: u64 = runs[&k].iter().map(|r| r.errors).sum();
+    println!(
+        "| {} | {} | {rate_s} | {vs_tung} | {vs_floor} | {} | {} | {p50_vs_inline} | {:.2} | {} | {:.1} | {errors} |",
+        sc.title(),
+        k.name(),
+        lat(med(runs, k, p50)),
+        lat(med(runs, k, |r| r.p99_us)),
+        med(runs, k, cpu),
+        unless(k == Tung, rel(runs, k, Tung, cpu)),
+        med(runs, k, |r| r.hwm_mib),
+    );
+}
+
+/// One of the issue's targets: `a`'s median of `f` over `b`'s, at least (or at most) `bound`,
+/// in each of `scenarios`.
+struct Target {
+    what: &'static str,
+    scenarios: Vec<&'static str>,
+    a: Kind,
+    b: Kind,
+    f: fn(&Run) -> f64,
+    at_least: bool,
+    bound: f64,
+}
+
+fn targets() -> Vec<Target> {
+    use Kind::{Async, Floor, Inline, Tungstenite};
+    let every_load: Vec<&'static str> = scenarios()
+        .iter()
+        .filter(|s| matches!(s, Scenario::Load { .. }))
+        .map(Scenario::name)
+        .collect();
+    let t = |what, scenarios, a, b, f, at_least, bound| Target {
+        what,
+        scenarios,
+        a,
+        b,
+        f,
+        at_least,
+        bound,
+    };
+    let rate: fn(&Run) -> f64 = |r| r.msgs_per_s;
+    vec![
+        t(
+            "async msgs/s / tungstenite",
+            every_load,
+            Async,
+            Tungstenite,
+            rate,
+            true,
+            1.0,
+        ),
+        t(
+            "async p50 / inline p50",
+            vec!["pp1", "pp64"],
+            Async,
+            Inline,
+            |r| r.p50_us,
+            false,
+            1.5,
+        ),
+        t(
+            "inline msgs/s / floor",
+            vec!["pp1", "pp64", "pp1000"],
+            Inline,
+            Floor,
+            rate,
+            true,
+            0.9,
+        ),
+        t(
+            "inline msgs/s / floor",
+            vec!["pipe1k"],
+            Inline,
+            Floor,
+            rate,
+            true,
+            0.85,
+        ),
+        t(
+            "async CPU/msg / tungstenite",
+            vec!["pp1", "pipe1m"],
+            Async,
+            Tungstenite,
+            |r| r.cpu_us,
+            false,
+            1.0,
+        ),
+    ]
+}
+
+/// The issue's targets against this run: MET, MISSED, or not run (the scenario or one of the
+/// two servers was left out).
+fn print_targets(results: &[(Scenario, Runs)]) {
+    println!();
+    println!("| target | scenario | measured | bound | result |");
+    println!("|---|---|---:|---:|---|");
+    let (mut met, mut missed, mut not_run) = (0, 0, 0);
+    for t in targets() {
+        for name in &t.scenarios {
+            let v = results
+                .iter()
+                .find(|(sc, _)| sc.name() == *name)
+                .map_or(f64::NAN, |(_, runs)| rel(runs, t.a, t.b, t.f));
+            let result = if v.is_nan() {
+                not_run += 1;
+                "not run"
+            } else if (t.at_least && v >= t.bound) || (!t.at_least && v <= t.bound) {
+                met += 1;
+                "MET"
+            } else {
+                missed += 1;
+                "MISSED"
+            };
+            let measured = if v.is_nan() {
+                "-".into()
+            } else {
+                format!("{v:.3}x")
+            };
+            let op = if t.at_least { "≥" } else { "≤" };
+            println!(
+                "| {} | {name} | {measured} | {op} {:.2}x | {result} |",
+                t.what, t.bound
+            );
+        }
+    }
+    println!();
+    println!("targets: {met} MET, {missed} MISSED, {not_run} not run");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1099,7 +1345,10 @@ fn deflate_main(o: &Opts) {
         },
     ];
     let kinds: Vec<Kind> = if o.kinds_given {
-        o.kinds.clone()
+        if o.kinds.contains(&Kind::Floor) {
+            eprintln!("compare --deflate: the floor does not negotiate permessage-deflate; left out");
+        }
+        o.kinds.iter().copied().filter(|&k| k != Kind::Floor).collect()
     } else {
         vec![Kind::Inline, Kind::Async]
     };

@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p syncws-tools --bin wsload -- --url ws://127.0.0.1:9001/ [--conns N] [--size BYTES]
 //!     [--mode pingpong|pipeline] [--window W] [--duration SECS] [--binary]
-//!     [--payload pattern|json] [--deflate]
+//!     [--payload pattern|json] [--deflate] [--accept-masked]
 //! ```
 //!
 //! - `pingpong`: one thread per connection sends a message, waits for the echo, repeats.
@@ -22,8 +22,15 @@
 //! accept it, compresses every message sent (RSV1, level 6, with the context takeover the
 //! server allows) and inflates what comes back.
 //!
+//! `--accept-masked` is for a byte-echo "server" that does no WebSocket work at all (the
+//! floor of `benches/compare.rs`): it sends back the client's own frames, masked. A client
+//! must reject a masked frame (RFC 6455 §5.1); with this flag the frames read must instead be
+//! masked, and are unmasked and checked here, at the client's cost. Against a real server
+//! (unmasked frames) every echo is then an error.
+//!
 //! Connections are all opened (one after the other) before the clock starts. Sending stops
-//! after `--duration`; messages still in flight are then received and counted.
+//! `--duration` after the start on every connection at once (however late its thread first
+//! ran); messages still in flight are then received and counted.
 //!
 //! Output, one line of `key=value` pairs:
 //!
@@ -43,7 +50,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -86,6 +93,8 @@ pub(crate) struct Config {
     pub(crate) json: bool,
     /// Offer permessage-deflate and compress what is sent (`--deflate`).
     pub(crate) deflate: bool,
+    /// Expect the frames read to be masked, as a byte echo returns them (`--accept-masked`).
+    pub(crate) accept_masked: bool,
 }
 
 impl Config {
@@ -103,6 +112,7 @@ impl Config {
             binary: false,
             json: false,
             deflate: false,
+            accept_masked: false,
         })
     }
 }
@@ -507,17 +517,27 @@ impl Reader {
 /// (status 101 and `Sec-WebSocket-Accept`). Reads time out after `read_timeout`.
 #[allow(dead_code)] // used by benches/compare.rs
 pub(crate) fn connect(addr: &str, path: &str, read_timeout: Duration) -> io::Result<(Writer, Reader)> {
-    connect_with(addr, path, read_timeout, false)
+    connect_with(addr, path, read_timeout, Dial::default())
 }
 
-/// [`connect`], offering permessage-deflate when `deflate` is set: the connection then fails
-/// unless the server accepts it, and compresses and inflates data messages.
+/// How [`connect_with`] connects beyond [`connect`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Dial {
+    /// Offer permessage-deflate: the connection then fails unless the server accepts it, and
+    /// compresses and inflates data messages.
+    pub(crate) deflate: bool,
+    /// Read masked frames (and only those): a byte echo's (`--accept-masked`).
+    pub(crate) accept_masked: bool,
+}
+
+/// [`connect`] with the options of `dial`.
 pub(crate) fn connect_with(
     addr: &str,
     path: &str,
     read_timeout: Duration,
-    deflate: bool,
+    dial: Dial,
 ) -> io::Result<(Writer, Reader)> {
+    let deflate = dial.deflate;
     let sock = TcpStream::connect(addr)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(read_timeout))?;
@@ -570,7 +590,13 @@ pub(crate) fn connect_with(
     if accept != Some(want.as_str()) {
         return Err(bad(format!("bad Sec-WebSocket-Accept {accept:?}")));
     }
-    let mut dec = Decoder::new(Role::Client, Limits::default());
+    // A server-role decoder wants masked frames and unmasks them: all the role changes.
+    let role = if dial.accept_masked {
+        Role::Server
+    } else {
+        Role::Client
+    };
+    let mut dec = Decoder::new(role, Limits::default());
     let mut deflating = None;
     if deflate {
         let agreed = pmd::Agreed::from_response(pmd::extension_values(&head))
@@ -649,7 +675,11 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
     let mut opened = Vec::with_capacity(cfg.conns);
     let mut errors = 0;
     for _ in 0..cfg.conns {
-        match connect_with(&cfg.addr, &cfg.path, read_timeout, cfg.deflate) {
+        let dial = Dial {
+            deflate: cfg.deflate,
+            accept_masked: cfg.accept_masked,
+        };
+        match connect_with(&cfg.addr, &cfg.path, read_timeout, dial) {
             Ok(c) => opened.push(c),
             Err(e) => {
                 eprintln!("wsload: connect {}: {e}", cfg.addr);
@@ -664,16 +694,24 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
     });
     let start_gate = Arc::new(Barrier::new(opened.len() + 1));
     let end_gate = Arc::new(Barrier::new(opened.len() + 1));
+    // One deadline for all, set before the gate opens: with many connections on few cores a
+    // thread can first run long after the gate, and its own clock would stretch the run.
+    let deadline = Arc::new(OnceLock::<Instant>::new());
     let mut threads = Vec::with_capacity(opened.len());
     for (i, (w, r)) in opened.into_iter().enumerate() {
-        let (pat, start_gate, end_gate, cfg2) =
-            (pat.clone(), start_gate.clone(), end_gate.clone(), cfg.clone());
+        let (pat, start_gate, end_gate, cfg2, deadline) = (
+            pat.clone(),
+            start_gate.clone(),
+            end_gate.clone(),
+            cfg.clone(),
+            deadline.clone(),
+        );
         let t = std::thread::Builder::new()
             .name(format!("wsload-{i}"))
             .stack_size(256 << 10)
             .spawn(move || {
                 start_gate.wait();
-                let deadline = Instant::now() + cfg2.duration;
+                let deadline = *deadline.get().expect("set before the gate opens");
                 let (mut res, w, r) = match cfg2.mode {
                     Mode::PingPong => ping_pong(w, r, &pat, &cfg2, deadline),
                     Mode::Pipeline => pipeline(w, r, &pat, &cfg2, deadline),
@@ -693,8 +731,9 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
         }
     }
     on_start();
-    start_gate.wait();
     let start = Instant::now();
+    let _ = deadline.set(start + cfg.duration);
+    start_gate.wait();
     // Wait for traffic to end: each thread reaches the end gate.
     end_gate.wait();
     on_end();
@@ -741,6 +780,12 @@ pub(crate) fn run_with(cfg: &Config, on_start: impl FnOnce(), on_end: impl FnOnc
     }
 }
 
+/// Round-trip times reserved per connection: 64 Ki, less with many connections (4 Mi in all:
+/// 32 MiB of address space).
+fn lat_capacity(conns: usize) -> usize {
+    (1 << 16).min((1 << 22) / conns.max(1))
+}
+
 /// Checks an echo: kind and content.
 fn verify(pat: &Pattern, seq: u64, binary: bool, is_text: bool, got: &[u8]) -> bool {
     is_text != binary && pat.check(seq, got)
@@ -754,7 +799,7 @@ fn ping_pong(
     deadline: Instant,
 ) -> (ConnResult, Writer, Reader) {
     let mut res = ConnResult {
-        lat: Vec::with_capacity(1 << 16),
+        lat: Vec::with_capacity(lat_capacity(cfg.conns)),
         ..ConnResult::default()
     };
     let mut seq = 0u64;
@@ -784,7 +829,7 @@ fn pipeline(
     // One token per message in flight: the writer blocks when `window` are outstanding.
     let (tx, rx) = crossbeam_channel::bounded::<Instant>(window);
     let mut res = ConnResult {
-        lat: Vec::with_capacity(1 << 16),
+        lat: Vec::with_capacity(lat_capacity(cfg.conns)),
         ..ConnResult::default()
     };
     let binary = cfg.binary;
@@ -838,7 +883,8 @@ fn usage(why: &str) -> ! {
     eprintln!("wsload: {why}");
     eprintln!(
         "usage: wsload --url ws://HOST:PORT/path [--conns N] [--size BYTES] [--mode pingpong|pipeline]\n\
-         \x20             [--window W] [--duration SECS] [--binary] [--payload pattern|json] [--deflate]"
+         \x20             [--window W] [--duration SECS] [--binary] [--payload pattern|json] [--deflate]\n\
+         \x20             [--accept-masked]"
     );
     std::process::exit(2)
 }
@@ -885,6 +931,7 @@ fn main() {
                 }
             }
             "--deflate" => cfg.deflate = true,
+            "--accept-masked" => cfg.accept_masked = true,
             "-h" | "--help" => usage("help"),
             other => usage(&format!("unknown flag {other}")),
         }
