@@ -27,7 +27,8 @@
 //!   again every second while it holds members of the room. A page's member list is the
 //!   union of the latest part of each node, where a part not refreshed for 3.5 s is dropped:
 //!   a newcomer learns the members on other nodes within a second, and the members of a
-//!   node that died disappear within 3.5 s. No node needs to hear another (nodes only reach
+//!   node that died disappear within about 4.5 s (its last part was up to a second old, and
+//!   the page checks every second). No node needs to hear another (nodes only reach
 //!   clients), and a part lost on the way (the cluster delivers at most once) is made good
 //!   by the next;
 //! - every second, each node to every client of the cluster:
