@@ -2,12 +2,15 @@
 //! (no persistence), runs two server instances in this process sharing it, and stops it.
 //! Cross-node broadcast, topic publish, send and close by id, unknown ids, presence expiry
 //! (a stopped node, and a node that vanished without a word), Redis killed and restarted
-//! mid-run, and garbage on the channels.
+//! mid-run, and garbage on the channels. And the chat example's members and counters across
+//! two chat nodes (its handler compiled in from `examples/chat/rooms.rs`).
 //!
 //! Without `redis-server` on the PATH the tests say so loudly and pass, unless
 //! `SYNCWS_REQUIRE_REDIS=1` (as `.ci/run` sets after installing it).
 
 mod common;
+#[path = "../examples/chat/rooms.rs"]
+mod rooms;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use syncws::{CloseCode, ClusterConfig, ConnectionId, SendError, Server, ServerEvent};
+use serde_json::Value;
+use syncws::{CloseCode, ClusterConfig, ConnectionId, SendError, Server, ServerEvent, ServerHandle};
 
 /// A `redis-server` child process on 127.0.0.1.
 struct Redis {
@@ -373,4 +377,130 @@ fn large_messages_cross_and_oversized_ones_stay_local() {
     );
     a.broadcast_text("next", None);
     assert_eq!(read_text(&mut cb), "next", "the 2 MiB one never reached b");
+}
+
+/// A node of the chat example on `redis`: its handler and tick pumped on a thread of their
+/// own, as the example's `main` does.
+struct ChatNode {
+    name: &'static str,
+    handle: ServerHandle,
+    pump: std::thread::JoinHandle<()>,
+}
+
+impl ChatNode {
+    fn start(redis: &Redis, name: &'static str) -> Self {
+        let cluster = ClusterConfig::new(redis.url())
+            .node(name)
+            .presence(Duration::from_millis(100), Duration::from_secs(1));
+        let (handle, dispatcher) = Server::new(config().cluster(cluster)).start_manual().unwrap();
+        let server = handle.messenger();
+        let pump = std::thread::spawn(move || rooms::serve(&dispatcher, &server));
+        wait_until("the chat node is up", || {
+            handle.messenger().cluster_is_up() == Some(true)
+        });
+        Self { name, handle, pump }
+    }
+
+    /// A client named `name` in the room `r`, past its welcome; and its id.
+    fn join(&self, name: &str) -> (Client, String) {
+        let mut ws = connect(self.handle.local_addr(), &format!("/chat?room=r&name={name}"));
+        let welcome = next_json(&mut ws, "welcome", "the welcome", |_| true);
+        assert_eq!(
+            (
+                welcome["name"].as_str(),
+                welcome["room"].as_str(),
+                welcome["node"].as_str()
+            ),
+            (Some(name), Some("r"), Some(self.name))
+        );
+        (ws, welcome["id"].as_str().unwrap().to_string())
+    }
+
+    fn stop(self) {
+        self.handle.stop();
+        self.pump.join().expect("the chat's pump thread");
+    }
+}
+
+/// Reads JSON texts from `ws` until one of `kind` satisfies `pred` ([`LONG_WAIT`] at most).
+fn next_json(ws: &mut Client, kind: &str, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < LONG_WAIT, "timed out waiting for {what}");
+        let msg: Value = serde_json::from_str(&read_text(ws)).expect("the chat sends JSON");
+        if msg["kind"] == kind && pred(&msg) {
+            return msg;
+        }
+    }
+}
+
+/// The names in a `members` message, as `name@node`.
+fn member_names(msg: &Value) -> Vec<String> {
+    let list = msg["members"].as_array().expect("a members list");
+    let name = |m: &Value| format!("{}@{}", m["name"].as_str().unwrap(), m["node"].as_str().unwrap());
+    list.iter().map(name).collect()
+}
+
+/// Bob (on b) learns alice from node a's part (sent at a's next tick: she joined before him),
+/// and himself from b's.
+fn expect_members(bob: &mut Client, alice_id: &str) {
+    let part = next_json(bob, "members", "node a's part", |m| m["node"] == "a");
+    assert_eq!(part["room"].as_str(), Some("r"));
+    assert_eq!(member_names(&part), ["alice@a"]);
+    assert_eq!(part["members"][0]["id"].as_str(), Some(alice_id));
+    let own = next_json(bob, "members", "node b's part", |m| m["node"] == "b");
+    assert_eq!(member_names(&own), ["bob@b"]);
+}
+
+/// Bob's node counts 1 connection on it and 2 in the cluster; a message alice sends shows in
+/// a's rate, none in b's.
+fn expect_counters(alice: &mut Client, bob: &mut Client) {
+    next_json(bob, "stats", "b's stats with 2 in the cluster", |m| {
+        m["node"] == "b" && m["cluster_connections"] == 2
+    });
+    let stats = next_json(bob, "stats", "b's stats", |m| m["node"] == "b");
+    assert_eq!(stats["connections"].as_u64(), Some(1));
+    assert_eq!(stats["cluster_connections"].as_u64(), Some(2));
+
+    alice.send(tungstenite::Message::text("hello from a")).unwrap();
+    let msg = next_json(bob, "msg", "alice's message", |_| true);
+    assert_eq!(msg["text"].as_str(), Some("hello from a"));
+    next_json(bob, "stats", "a's rate above 0", |m| {
+        m["node"] == "a" && m["msgs_per_sec"].as_f64().unwrap() > 0.0
+    });
+    let stats = next_json(bob, "stats", "b's stats", |m| m["node"] == "b");
+    assert_eq!(stats["msgs_per_sec"].as_f64(), Some(0.0));
+}
+
+/// Alice leaves: a tells the room at once that it holds no one there any more, and then says
+/// nothing more about the room (while its stats keep coming).
+fn expect_leave(mut alice: Client, bob: &mut Client) {
+    alice.close(None).unwrap();
+    let _ = alice.flush();
+    next_json(bob, "members", "node a's empty part", |m| {
+        m["node"] == "a" && m["members"].as_array().is_some_and(Vec::is_empty)
+    });
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(2500) {
+        let m: Value = serde_json::from_str(&read_text(bob)).unwrap();
+        assert!(
+            m["kind"] != "members" || m["node"] != "a",
+            "a still sends a part: {m}"
+        );
+    }
+}
+
+#[test]
+fn chat_members_and_counters_across_nodes() {
+    let Some(redis) = Redis::start() else { return };
+    let (a, b) = (ChatNode::start(&redis, "a"), ChatNode::start(&redis, "b"));
+    wait_until("both nodes subscribed", || redis.numsub("syncws:all") == 2);
+    let (mut alice, alice_id) = a.join("alice");
+    let (mut bob, _) = b.join("bob");
+    expect_members(&mut bob, &alice_id);
+    expect_counters(&mut alice, &mut bob);
+    expect_leave(alice, &mut bob);
+    drop(bob);
+    a.stop();
+    b.stop();
 }

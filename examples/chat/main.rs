@@ -9,6 +9,9 @@
 //! cargo run --example chat -- --help     # every flag, with its unit and default
 //! ```
 //!
+//! The page shows the room, the node it is connected to, who is in the room (on every node),
+//! and live counters with a chart of their last minute.
+//!
 //! The protocol (JSON texts, `kind` first):
 //! - first to a client: `{"kind":"welcome","id":ID,"name":NAME,"room":ROOM,"node":NODE}`;
 //! - a client's text goes to its room on every node, the sender included:
@@ -16,108 +19,39 @@
 //!   as `{"kind":"notice","text":...}` to the room;
 //! - `/dm ID TEXT` goes to connection ID only, whichever node holds it:
 //!   `{"kind":"dm","from":NAME,"id":SENDER_ID,"text":TEXT}`; to an id no node holds, the
-//!   sender gets `{"kind":"error","text":...}`.
+//!   sender gets `{"kind":"error","text":...}`;
+//! - who is in the room, one node's part at a time:
+//!   `{"kind":"members","room":ROOM,"node":NODE,"members":[{"id":ID,"name":NAME,"node":NODE},..]}`
+//!   lists every member of ROOM that NODE holds, and replaces NODE's previous list (an empty
+//!   one: none left there). A node sends it to the room at once on each join and leave, and
+//!   again every second while it holds members of the room. A page's member list is the
+//!   union of the latest part of each node, where a part not refreshed for 3.5 s is dropped:
+//!   a newcomer learns the members on other nodes within a second, and the members of a
+//!   node that died disappear within about 4.5 s (its last part was up to a second old, and
+//!   the page checks every second). No node needs to hear another (nodes only reach
+//!   clients), and a part lost on the way (the cluster delivers at most once) is made good
+//!   by the next;
+//! - every second, each node to every client of the cluster:
+//!   `{"kind":"stats","node":NODE,"connections":N,"cluster_connections":M,"msgs_per_sec":R}`:
+//!   N connections open on NODE, M in the whole cluster (as of the last presence refresh),
+//!   R chat messages (room and direct) NODE handled per second over the last second. A page
+//!   shows its own node's N and M, and the sum of the latest R of every node heard from in
+//!   the last 3.5 s as the cluster's messages per second.
 //!
 //! It takes every `ServerConfig` setting as a flag (`examples/support/flags.rs`). When ready it
 //! prints one line on stdout, `open http://HOST:PORT/ in a browser` (or `https://`).
 
 #[path = "../support/flags.rs"]
 mod flags;
+mod rooms;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::exit;
 
-use serde_json::json;
-
-use syncws::{Accept, Connection, ConnectionId, Disconnect, Handler, HttpResponse, SendError, ServerConfig};
+use syncws::{Accept, HttpResponse, ServerConfig};
 
 const PAGE: &str = include_str!("index.html");
-
-/// A chatter: name and room.
-struct Member {
-    name: String,
-    room: String,
-}
-
-#[derive(Default)]
-struct Chat {
-    members: HashMap<ConnectionId, Member>,
-    next: u32,
-}
-
-/// The value of `key` in a query string (no percent-decoding beyond `+`; names are kept short).
-fn param(query: Option<&str>, key: &str) -> Option<String> {
-    let v = query?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
-    let v: String = v
-        .replace('+', " ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(32)
-        .collect();
-    (!v.is_empty()).then_some(v)
-}
-
-/// To everyone in `room`, on every node.
-fn to_room(conn: &Connection, room: &str, msg: &serde_json::Value) {
-    conn.server()
-        .publish_text(&format!("room:{room}"), &msg.to_string(), None);
-}
-
-fn notice(conn: &Connection, room: &str, text: &str) {
-    to_room(conn, room, &json!({"kind": "notice", "text": text}));
-}
-
-impl Chat {
-    /// `/dm ID TEXT` from `conn`.
-    fn dm(&self, conn: &Connection, from: &str, rest: &str) {
-        let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
-        let msg = json!({"kind": "dm", "from": from, "id": conn.id().to_string(), "text": text});
-        let sent = match id.parse::<ConnectionId>() {
-            Ok(id) => conn.server().send_text(&id, &msg.to_string()),
-            Err(_) => Err(SendError::UnknownConnection),
-        };
-        if sent.is_err() {
-            let error = json!({"kind": "error", "text": format!("no one has the id {id}")});
-            let _ = conn.send_text(&error.to_string());
-        }
-    }
-}
-
-impl Handler for Chat {
-    fn on_connect(&mut self, conn: &Connection) {
-        self.next += 1;
-        let name = param(conn.query(), "name").unwrap_or_else(|| format!("guest{}", self.next));
-        let room = param(conn.query(), "room").unwrap_or_else(|| "lobby".into());
-        let node = conn.server().node().unwrap_or("single").to_string();
-        let welcome =
-            json!({"kind": "welcome", "id": conn.id().to_string(), "name": name, "room": room, "node": node});
-        let _ = conn.send_text(&welcome.to_string());
-        conn.subscribe(&format!("room:{room}"));
-        notice(conn, &room, &format!("{name} joined"));
-        self.members.insert(conn.id(), Member { name, room });
-    }
-
-    fn on_text(&mut self, conn: &Connection, text: syncws::TextPayload) {
-        let Some(m) = self.members.get(&conn.id()) else {
-            return;
-        };
-        if let Some(rest) = text.strip_prefix("/dm ") {
-            return self.dm(conn, &m.name, rest);
-        }
-        let msg = json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text.as_str()});
-        to_room(conn, &m.room, &msg);
-    }
-
-    fn on_disconnect(&mut self, conn: &Connection, _info: Disconnect) {
-        if let Some(m) = self.members.remove(&conn.id()) {
-            notice(conn, &m.room, &format!("{} left", m.name));
-        }
-    }
-}
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("syncws=info")).init();
@@ -139,9 +73,9 @@ fn main() {
             _ => Err(HttpResponse::text(404, "no chat here; try /chat\n")),
         });
     let scheme = if tls { "https" } else { "http" };
-    // Handlers run on the library's dispatch thread; they broadcast through conn.server().
-    let handle = match server.start(Chat::default()) {
-        Ok(h) => h,
+    // The handler and the counters' tick share this thread (rooms::serve pumps the events).
+    let (handle, dispatcher) = match server.start_manual() {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("chat: {e}");
             exit(1);
@@ -149,7 +83,5 @@ fn main() {
     };
     println!("open {scheme}://{}/ in a browser", handle.local_addr());
     let _ = std::io::stdout().flush();
-    loop {
-        std::thread::park(); // serve until killed
-    }
+    rooms::serve(&dispatcher, &handle.messenger()); // until killed
 }

@@ -2,8 +2,10 @@
 //
 // usage: node browser_chat.mjs CHAT_BASE_URL OUT_DIR [CHROMIUM_PATH]
 //
-// Opens the chat page in two pages, types a message in page 1 and sends it, checks that it
-// arrives in page 2's log (and page 1's), and saves screenshots:
+// Opens the chat page in two pages, checks that each lists both in the room and counts 2
+// connections (with a chart drawn), types a message in page 1 and sends it, checks that it
+// arrives in page 2's log (and page 1's) and shows in the messages per second, and saves
+// screenshots:
 //   OUT_DIR/chat-page1.png, OUT_DIR/chat-page2.png and OUT_DIR/chat-two-pages.png (side by side).
 // Prints `ok - ...` / `FAIL - ...` lines and a closing `N passed, N failed` line.
 
@@ -93,6 +95,27 @@ async function main() {
   await page1.locator("#log li.notice", { hasText: `${name2} joined` }).waitFor({ timeout: T });
   ok("page 1 is told that page 2 joined");
 
+  for (const [i, p] of [page1, page2].entries()) {
+    for (const name of [name1, name2]) {
+      await p.locator("#members li", { hasText: name }).waitFor({ timeout: T });
+    }
+    await p.locator("#count").filter({ hasText: /^2$/ }).waitFor({ timeout: T });
+    if ((await p.locator("#node").textContent()) !== "node single") throw new Error(`page${i + 1}: #node is ${await p.locator("#node").textContent()}`);
+  }
+  ok("both pages list both members of the room, and show the node");
+
+  for (const [i, p] of [page1, page2].entries()) {
+    await p.locator("#conns-node").filter({ hasText: /^2$/ }).waitFor({ timeout: T });
+    await p.locator("#conns-cluster").filter({ hasText: /^2$/ }).waitFor({ timeout: T });
+    // The chart has lines on it: some pixel is not transparent.
+    const drawn = await p.evaluate(() => {
+      const c = document.getElementById("chart-conns");
+      return c.getContext("2d").getImageData(0, 0, c.width, c.height).data.some((v, k) => k % 4 === 3 && v > 0);
+    });
+    if (!drawn) throw new Error(`page${i + 1}: nothing drawn on #chart-conns`);
+  }
+  ok("both pages count 2 connections on the node and in the cluster, and draw the chart");
+
   const message = "Hello from page 1 — héllo ✓ <b>not bold</b>";
   await page1.locator("#text").fill(message);
   await page1.locator("#send").click();
@@ -103,6 +126,10 @@ async function main() {
   // The text is shown as text (textContent), not parsed as HTML.
   if ((await page2.locator("#log b").count()) !== 0) throw new Error("page 2 rendered the message as HTML");
   ok("a message typed and sent in page 1 arrives in page 2's log (and page 1's)");
+  // That message shows in the next second's messages per second (0.9 and up: one message
+  // over a tick a little longer than a second).
+  await page2.locator("#rate").filter({ hasText: /^(0\.9|[1-9])/ }).waitFor({ timeout: T });
+  ok("page 2 shows the message in the messages per second");
 
   // And back: page 2 answers with the Enter key.
   const reply = "Reply from page 2";

@@ -150,8 +150,10 @@ timeout 1500 cargo build --release --example echo --example chat
 BIN="$OUT/bin"
 mkdir -p "$BIN"
 rm -f "$BIN/ws-mirror" "$BIN/ws-chatroom"
-cp "$ROOT/target/release/examples/echo" "$BIN/ws-mirror"
-cp "$ROOT/target/release/examples/chat" "$BIN/ws-chatroom"
+# (Where cargo put them: CARGO_TARGET_DIR when set, relative to here like cargo's.)
+BUILT="${CARGO_TARGET_DIR:-target}/release/examples"
+cp "$BUILT/echo" "$BIN/ws-mirror"
+cp "$BUILT/chat" "$BIN/ws-chatroom"
 
 step "start the servers"
 LISTEN='s/^listening on \(ws:\/\/.*\)$/\1/p'
