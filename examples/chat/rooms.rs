@@ -167,8 +167,7 @@ impl Handler for Chat {
         if let Some(rest) = text.strip_prefix("/dm ") {
             return self.dm(conn, &m.name, rest);
         }
-        let msg =
-            json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text.as_str()});
+        let msg = json!({"kind": "msg", "from": m.name, "id": conn.id().to_string(), "room": m.room, "text": text.as_str()});
         to_room(&conn.server(), &m.room, &msg);
     }
 
