@@ -150,7 +150,7 @@ fn hand_out(c: &mut Criterion) {
         );
         g.throughput(Throughput::Bytes(payload.len() as u64));
         let mut d = Decoder::new(Role::Server, Limits::default());
-        let mut take = |d: &mut Decoder| {
+        let take = |d: &mut Decoder| {
             d.feed(&wire);
             assert!(d.next().unwrap().is_some());
             d.keep();
