@@ -170,9 +170,11 @@ pub struct ServerConfig {
     /// When it is full, connection threads wait (back-pressure on reading), senders never do.
     /// Default 4096 events.
     pub event_queue: usize,
-    /// The same channel's limit in bytes: message payloads waiting for the dispatch thread.
-    /// A connection thread whose message does not fit waits (back-pressure on reading); one
-    /// message is always let in when nothing is waiting. Default 64 MiB.
+    /// The same channel's limit in bytes: the memory held by messages waiting for the
+    /// dispatch thread (or held by their events until the handler is done), that is the
+    /// buffers they lie in, each counted once (see [`crate::Payload`]). A connection thread
+    /// whose messages do not fit waits (back-pressure on reading); one read's messages are
+    /// always let in when nothing is waiting. Default 64 MiB.
     pub event_queue_bytes: usize,
     /// Stack size of each connection thread. Default 256 KiB: the frame loop needs little, the
     /// rest is headroom for inline handlers in inline mode. Only touched pages cost memory.
