@@ -328,3 +328,79 @@ fn raw_receiver_users_get_a_prompt_close_after_earlier_replies() {
     assert_eq!(pump.join().unwrap(), 1);
     handle.stop();
 }
+
+/// The payload of message `i` of the test below: a size from a spread (empty to 300 KiB, so
+/// some share a read buffer and some need a large one), bytes derived from `i`.
+fn nth_payload(i: usize) -> Vec<u8> {
+    let size = [0, 1, 100, 5 << 10, 70 << 10, 300 << 10, 16][i % 7];
+    (0..size).map(|k| (i * 31 + k * 7) as u8 % 128).collect()
+}
+
+/// Asynchronous mode hands messages over as slices of the buffers they were read into, and
+/// reuses those buffers once dropped: 300 pipelined messages (text and binary), half kept by
+/// the handler to the end and half dropped at once (so their buffers are reused meanwhile),
+/// all equal what was sent; once all are dropped nothing is left in the event queue's count.
+#[test]
+fn kept_messages_stay_intact_while_their_buffers_are_reused() {
+    let server = Server::new(config());
+    let (handle, dispatcher) = server.start_manual().unwrap();
+    #[derive(Default)]
+    struct Keeper {
+        kept: Vec<(usize, Vec<u8>, Result<syncws::TextPayload, syncws::Payload>)>,
+        seen: usize,
+    }
+    impl Handler for Keeper {
+        fn on_text(&mut self, _c: &Connection, text: syncws::TextPayload) {
+            self.take(Ok(text));
+        }
+        fn on_binary(&mut self, _c: &Connection, data: syncws::Payload) {
+            self.take(Err(data));
+        }
+    }
+    impl Keeper {
+        fn take(&mut self, m: Result<syncws::TextPayload, syncws::Payload>) {
+            let i = self.seen;
+            self.seen += 1;
+            let bytes = match &m {
+                Ok(t) => t.as_bytes().to_vec(),
+                Err(b) => b.to_vec(),
+            };
+            assert_eq!(bytes, nth_payload(i), "message {i} on arrival");
+            if i % 2 == 0 {
+                self.kept.push((i, bytes, m));
+            }
+        }
+    }
+    let mut ws = connect(handle.local_addr(), "/keep");
+    let writer = std::thread::spawn(move || {
+        for i in 0..300 {
+            let p = nth_payload(i);
+            let m = if i % 3 == 0 {
+                Message::text(String::from_utf8(p).unwrap())
+            } else {
+                Message::binary(p)
+            };
+            ws.write(m).unwrap();
+        }
+        ws.flush().unwrap();
+        ws
+    });
+    let mut h = Keeper::default();
+    pump_until(&dispatcher, &mut h, "300 messages", |h| h.seen == 300);
+    for (i, bytes, m) in &h.kept {
+        let now = match m {
+            Ok(t) => t.as_bytes(),
+            Err(b) => &b[..],
+        };
+        assert_eq!(
+            now,
+            &bytes[..],
+            "kept message {i} changed after its buffer was shared"
+        );
+    }
+    h.kept.clear();
+    assert_eq!(handle.stats().event_queue_bytes, 0, "every buffer given back");
+    drop(writer.join().unwrap());
+    handle.stop();
+    dispatcher.dispatch_pending(&mut h);
+}
