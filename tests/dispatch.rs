@@ -366,7 +366,7 @@ fn kept_messages_stay_intact_while_their_buffers_are_reused() {
                 Err(b) => b.to_vec(),
             };
             assert_eq!(bytes, nth_payload(i), "message {i} on arrival");
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 self.kept.push((i, bytes, m));
             }
         }
@@ -375,7 +375,7 @@ fn kept_messages_stay_intact_while_their_buffers_are_reused() {
     let writer = std::thread::spawn(move || {
         for i in 0..300 {
             let p = nth_payload(i);
-            let m = if i % 3 == 0 {
+            let m = if i.is_multiple_of(3) {
                 Message::text(String::from_utf8(p).unwrap())
             } else {
                 Message::binary(p)
