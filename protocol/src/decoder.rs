@@ -506,8 +506,10 @@ impl Decoder {
             &mut self.buf,
             |old: &[u8]| {
                 moved = true;
-                let mut fresh = spares.take(old.len()).unwrap_or_else(|| vec![0; old.len()]);
-                fresh[..filled - pos].copy_from_slice(&old[pos..filled]);
+                // Any spare holding what is left will do (the next read grows it if need be).
+                let left = filled - pos;
+                let mut fresh = spares.take(left.max(64)).unwrap_or_else(|| vec![0; old.len()]);
+                fresh[..left].copy_from_slice(&old[pos..filled]);
                 fresh
             },
             &self.spares,

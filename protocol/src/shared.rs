@@ -51,10 +51,15 @@ impl Spares {
         }
     }
 
-    /// A spare of at least `len` bytes (its length, not only its capacity), if one is back.
+    /// The largest spare, if one is back and has at least `len` bytes (its length, not only
+    /// its capacity).
     pub(crate) fn take(&self, len: usize) -> Option<Vec<u8>> {
         let mut list = self.list();
-        let i = list.iter().position(|b| b.len() >= len)?;
+        let (i, _) = list
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.len() >= len)
+            .max_by_key(|(_, b)| b.len())?;
         let data = list.swap_remove(i);
         self.bytes.fetch_sub(data.len(), Ordering::Relaxed);
         Some(data)
@@ -413,14 +418,21 @@ mod tests {
     #[test]
     fn spares_are_bounded_and_shrink() {
         let home = Spares::new(100);
-        for _ in 0..5 {
-            home.put(vec![0; 50]);
+        for n in 0..SPARES + 3 {
+            home.put(vec![0; 40 + n]);
         }
-        assert_eq!(home.bytes(), 100, "two kept");
+        let kept: usize = (0..SPARES).map(|n| 40 + n).sum();
+        assert_eq!(home.bytes(), kept, "{SPARES} kept");
         home.put(vec![0; 101]);
-        assert_eq!(home.bytes(), 100, "too large to keep");
+        assert_eq!(home.bytes(), kept, "too large to keep");
         assert!(home.take(60).is_none());
-        assert_eq!(home.shrink(10), 100);
+        assert_eq!(
+            home.take(1).map(|b| b.len()),
+            Some(40 + SPARES - 1),
+            "the largest first"
+        );
+        let kept = kept - (40 + SPARES - 1);
+        assert_eq!(home.shrink(10), kept);
         home.put(vec![0; 50]);
         assert_eq!(home.bytes(), 0);
     }
