@@ -29,9 +29,10 @@ pub struct Limits {
     /// Largest accepted message (the sum of its fragments), checked as each frame header
     /// arrives. Default 64 MiB. Exceeding it fails the connection with 1009.
     pub max_message_size: u64,
-    /// Size of the read buffer when it is first needed, and what it shrinks back to when the
-    /// connection is quiet. Default 4 KiB. A busy connection's reads grow (doubling while reads
-    /// fill the buffer) up to 64 KiB, so one read serves many frames.
+    /// Size of the read buffer when it is first needed, and what it shrinks back to after
+    /// [`Decoder::release_idle`]. Default 4 KiB. A busy connection's reads grow (doubling while
+    /// reads fill the buffer) up to 64 KiB, so one read serves many frames; a buffer of up to
+    /// 64 KiB is kept between frames.
     pub read_chunk: usize,
 }
 
@@ -252,10 +253,15 @@ impl Decoder {
         if pending == 0 {
             self.pos = 0;
             self.filled = 0;
-            // Shrink when reads have become small (to half the buffer: a read size that
-            // halves and grows back keeps its buffer instead of allocating and zeroing it
-            // again); right after a large frame keep the room for the next one.
-            let keep = if self.last_big { KEEP_BIG } else { 2 * self.chunk };
+            // Shrink a buffer grown for a large frame, unless right after one (keep the room
+            // for the next). Up to the largest read size it is kept: a busy connection's
+            // read size goes up and down, and a buffer freed whenever it shrank was
+            // allocated and zeroed again when it grew back.
+            let keep = if self.last_big {
+                KEEP_BIG
+            } else {
+                BUSY_CHUNK.max(self.limits.read_chunk)
+            };
             if self.buf.len() > keep {
                 self.buf = Vec::new();
             }
