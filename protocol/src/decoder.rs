@@ -30,9 +30,10 @@ pub struct Limits {
     /// Largest accepted message (the sum of its fragments), checked as each frame header
     /// arrives. Default 64 MiB. Exceeding it fails the connection with 1009.
     pub max_message_size: u64,
-    /// Size of the read buffer when it is first needed, and what it shrinks back to when the
-    /// connection is quiet. Default 4 KiB. A busy connection's reads grow (doubling while reads
-    /// fill the buffer) up to 64 KiB, so one read serves many frames.
+    /// Size of the read buffer when it is first needed, and what it shrinks back to after
+    /// [`Decoder::release_idle`]. Default 4 KiB. A busy connection's reads grow (doubling while
+    /// reads fill the buffer) up to 64 KiB, so one read serves many frames; a buffer of up to
+    /// 64 KiB is kept between frames.
     pub read_chunk: usize,
 }
 
@@ -268,33 +269,52 @@ impl Decoder {
         if pending == 0 {
             self.pos = 0;
             self.filled = 0;
-            // Shrink when quiet; right after a large frame keep the room for the next one.
-            let keep = if self.last_big { KEEP_BIG } else { self.chunk };
+            // Shrink a buffer grown for a large frame, unless right after one (keep the room
+            // for the next). Up to the largest read size it is kept: a busy connection's
+            // read size goes up and down, and a buffer freed whenever it shrank was
+            // allocated and zeroed again when it grew back.
+            let keep = if self.last_big {
+                KEEP_BIG
+            } else {
+                BUSY_CHUNK.max(self.limits.read_chunk)
+            };
             if self.buf.len() > keep {
                 self.buf = Vec::new();
             }
         }
-        // How much room we want: a chunk, or for a big frame in progress, up to what it still
-        // needs, growing at most geometrically with what has arrived.
-        let mut want = self.chunk;
-        if let Some(c) = &self.cur {
-            let total = c.header_len as u64 + c.header.payload_len;
-            let missing = total.saturating_sub(pending as u64) as usize;
-            want = want.max(missing.min(pending.max(64 << 10)));
-        }
+        let (want, least) = self.room_wanted(pending);
         if self.buf.len() - self.filled < want {
             if self.pos > 0 {
                 self.buf.copy_within(self.pos..self.filled, 0);
                 self.filled -= self.pos;
                 self.pos = 0;
             }
-            if self.buf.len() - self.filled < want {
-                self.buf.resize(self.filled + want, 0);
+            if self.buf.len() - self.filled < least {
+                self.buf.resize((self.filled + least).max(want), 0);
             }
         }
         let filled = self.filled;
         self.offered = self.buf.len() - filled;
         &mut self.buf[filled..]
+    }
+
+    /// The room `read_buf` wants to offer, and the least it accepts without growing the
+    /// buffer: a chunk (half of one will do: with many small frames per read the buffer keeps
+    /// its size rather than grow by the partial frame left at its front, and is not
+    /// reallocated at every read), or for a big frame in progress up to what it still
+    /// needs, growing at most geometrically with what has arrived.
+    fn room_wanted(&self, pending: usize) -> (usize, usize) {
+        let Some(c) = &self.cur else {
+            return (self.chunk, self.chunk / 2);
+        };
+        let total = c.header_len as u64 + c.header.payload_len;
+        let missing = total.saturating_sub(pending as u64) as usize;
+        let want = missing.min(pending.max(64 << 10));
+        if want > self.chunk {
+            (want, want)
+        } else {
+            (self.chunk, self.chunk / 2)
+        }
     }
 
     /// Marks `n` bytes of the region returned by [`Decoder::read_buf`] as filled.

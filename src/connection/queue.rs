@@ -21,6 +21,11 @@ use crate::platform::{send_nb, Sent, MAX_PARTS};
 
 /// Owned buffers are filled up to this size before a new one is started.
 const OWNED_CHUNK: usize = 64 << 10;
+/// An owned buffer written out is kept (empty) for the next frames if its capacity is at
+/// most this: a connection that queues a batch of replies per read (a cork) reuses one
+/// buffer instead of allocating and growing one (realloc, copying) for every batch. A
+/// busy connection thus keeps up to one owned chunk, like its read buffer.
+const SPARE_MAX: usize = OWNED_CHUNK;
 
 /// A server-wide byte budget (outbound or inbound).
 #[derive(Debug)]
@@ -158,6 +163,8 @@ pub(crate) struct Queue {
     len: usize,
     /// Owned bytes charged to the budget (given back as they go).
     owned: usize,
+    /// An empty owned buffer to reuse (see [`SPARE_MAX`]).
+    spare: Vec<u8>,
     budget: Arc<Budget>,
 }
 
@@ -180,6 +187,7 @@ impl Queue {
             front_begun: false,
             len: 0,
             owned: 0,
+            spare: Vec::new(),
             budget,
         }
     }
@@ -208,8 +216,10 @@ impl Queue {
         self.owned += n;
         let fits = matches!(self.chunks.back(), Some(Chunk::Owned(v)) if v.len() + n <= OWNED_CHUNK);
         if !fits {
-            self.chunks
-                .push_back(Chunk::Owned(Vec::with_capacity(n.min(OWNED_CHUNK))));
+            // Powers of two (as it grows by doubling), so a batch's buffer fits `SPARE_MAX`.
+            let mut v = std::mem::take(&mut self.spare);
+            v.reserve(n.min(OWNED_CHUNK).next_power_of_two());
+            self.chunks.push_back(Chunk::Owned(v));
         }
         if let Some(Chunk::Owned(v)) = self.chunks.back_mut() {
             for p in parts {
@@ -286,9 +296,13 @@ impl Queue {
     }
 
     fn pop_chunk(&mut self) {
-        if let Some(Chunk::Owned(v)) = self.chunks.pop_front() {
+        if let Some(Chunk::Owned(mut v)) = self.chunks.pop_front() {
             self.owned -= v.len();
             self.budget.give(v.len());
+            if v.capacity() <= SPARE_MAX && v.capacity() > self.spare.capacity() {
+                v.clear();
+                self.spare = v;
+            }
         }
         self.head = 0;
     }

@@ -37,6 +37,8 @@ pub(crate) struct ReadClock {
     set: Option<Duration>,
     /// When the last `before_read` ran: the idle timeout counts from there.
     read_from: Option<Instant>,
+    /// A read timed out since the last `before_read`.
+    woke: bool,
 }
 
 impl ReadClock {
@@ -49,18 +51,21 @@ impl ReadClock {
             release_at: None,
             set,
             read_from: None,
+            woke: false,
         }
     }
 
     /// Whether [`ReadClock::before_read`] has anything to do: a message in progress, large
     /// buffers held, a deadline of either still running, or the socket's timeout still one
     /// of theirs (after `expired` ended a deadline, the next call sets the idle one back).
+    /// Without an idle timeout a deadline's timeout left on the socket is harmless until it
+    /// wakes a read (see `before_read`), so it is set back only then.
     pub(crate) fn needs_clock(&self, in_message: bool, holds_big: bool) -> bool {
         in_message
             || holds_big
             || self.started.is_some()
             || self.release_at.is_some()
-            || self.set != self.idle
+            || (self.set != self.idle && (self.idle.is_some() || self.woke))
     }
 
     /// Whether a message deadline is running (so data arriving must be checked against it).
@@ -95,8 +100,13 @@ impl ReadClock {
         }
         let change = match (self.set, want) {
             (Some(set), Some(w)) => w > set || set > w + SLACK,
+            // Nothing to time and no idle timeout: the deadline's timeout stays until it
+            // wakes a read (`Expired::Early`, which reads again) rather than cost two system
+            // calls per message that ends a read (set back now, set again for the next one).
+            (Some(_), None) => self.woke,
             (a, b) => a != b,
         };
+        self.woke = false;
         if change {
             self.set = want;
             return Some(want);
@@ -115,6 +125,7 @@ impl ReadClock {
 
     /// A read timed out at `now`: which deadline it met.
     pub(crate) fn expired(&mut self, now: Instant) -> Expired {
+        self.woke = true;
         if self.message_overdue(now) {
             return Expired::Message;
         }
@@ -191,6 +202,26 @@ mod tests {
         assert_eq!(c.before_read(t0 + 61 * S, false, false), Some(None));
         assert_eq!(c.before_read(t0 + 70 * S, true, false), Some(Some(60 * S)));
         assert!(!c.message_overdue(t0 + 129 * S));
+    }
+
+    #[test]
+    fn without_an_idle_timeout_a_message_timeout_stays_until_it_wakes_a_read() {
+        let t0 = Instant::now();
+        let mut c = ReadClock::new(None, Some(60 * S), None);
+        assert_eq!(c.before_read(t0, true, false), Some(Some(60 * S)));
+        // The message ends with the read: the socket keeps its timeout, no system call.
+        assert!(c.needs_clock(false, false), "the deadline just ended");
+        assert_eq!(c.before_read(t0 + S, false, false), None);
+        assert!(!c.needs_clock(false, false) && !c.message_timed());
+        // The next message finds the timeout it wants already set.
+        assert_eq!(c.before_read(t0 + 2 * S, true, false), None);
+        assert!(!c.message_overdue(t0 + 61 * S), "timed from its own start");
+        assert_eq!(c.before_read(t0 + 3 * S, false, false), None);
+        // Quiet: the stale timeout wakes a read, which is no deadline; then the socket blocks.
+        assert_eq!(c.expired(t0 + 63 * S), Expired::Early);
+        assert!(c.needs_clock(false, false));
+        assert_eq!(c.before_read(t0 + 63 * S, false, false), Some(None));
+        assert!(!c.needs_clock(false, false));
     }
 
     #[test]
