@@ -48,9 +48,8 @@ impl SinkSlot {
     pub(crate) fn server_event(&self, ev: ServerEvent) {
         match self.get() {
             Some(Sink::Channel(tx, waker)) => {
-                if tx.send_timeout(Event::Server(ev), Duration::from_secs(1)).is_ok() {
-                    waker.queued();
-                }
+                let sent = tx.send_timeout(Event::Server(ev), Duration::from_secs(1));
+                let _ = sent.map(|()| waker.queued());
             }
             Some(Sink::Inline(h)) => {
                 let _ = catch_unwind(AssertUnwindSafe(|| h.on_server_event(ev)));

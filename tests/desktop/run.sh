@@ -28,11 +28,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 command -v Xvfb >/dev/null
 
-step "build (release) and unit tests"
+step "build (release), clippy -D warnings, unit tests"
 # The root's target directory (shared dependencies are built once), or CARGO_TARGET_DIR's.
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 MANIFEST=(--manifest-path examples/desktop/Cargo.toml --target-dir "$TARGET")
 timeout 2400 cargo build --release --locked "${MANIFEST[@]}"
+timeout 1200 cargo clippy --release --locked --all-targets "${MANIFEST[@]}" -- -D warnings
 timeout 600 cargo test --release --locked "${MANIFEST[@]}"
 
 PIDS=()
