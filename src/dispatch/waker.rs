@@ -132,6 +132,62 @@ mod tests {
         assert!(!w.armed.load(Ordering::Relaxed));
     }
 
+    /// The drain-then-sleep race, many times over: a sender queues one event at a time, each
+    /// just as the receiver may be finding the queue empty and going to sleep. A lost wake-up
+    /// leaves the receiver asleep with an event queued (the test then fails on its bound).
+    #[test]
+    fn no_wake_up_is_lost_between_the_drain_and_the_sleep() {
+        use std::sync::Condvar;
+        use std::time::Duration;
+        const N: usize = 20_000;
+        let (tx, rx) = crossbeam_channel::bounded::<usize>(4);
+        let bell = Arc::new((Mutex::new(false), Condvar::new()));
+        let w = Arc::new(Waker::default());
+        let b = bell.clone();
+        w.set(Arc::new(move || {
+            *b.0.lock().unwrap() = true;
+            b.1.notify_one();
+        }));
+        let sw = w.clone();
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                tx.send(i).unwrap();
+                sw.queued();
+                if i % 7 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let mut next = 0;
+        while next < N {
+            // dispatch_pending: drain, then arm and look again.
+            loop {
+                while let Ok(i) = rx.try_recv() {
+                    assert_eq!(i, next);
+                    next += 1;
+                }
+                if !w.idle(|| rx.is_empty()) {
+                    break;
+                }
+            }
+            if next == N {
+                break;
+            }
+            let rung = bell.0.lock().unwrap();
+            let (mut rung, t) = bell
+                .1
+                .wait_timeout_while(rung, Duration::from_secs(10), |r| !*r)
+                .unwrap();
+            assert!(
+                !t.timed_out(),
+                "asleep with {} event(s) queued: a lost wake-up",
+                rx.len()
+            );
+            *rung = false;
+        }
+        sender.join().unwrap();
+    }
+
     #[test]
     fn a_panicking_callback_is_contained() {
         let w = Waker::default();
