@@ -73,7 +73,9 @@
 //! ```
 //!
 //! Asynchronous mode pumped by the application's own thread (a GUI or game loop): the handler
-//! stays on that thread and need not be `Send`:
+//! stays on that thread and need not be `Send`. A loop that sleeps until something wakes it
+//! installs a waker ([`Dispatcher::set_waker`], e.g. a GUI's "request repaint") instead of
+//! polling as this example does:
 //!
 //! ```
 //! use std::rc::Rc;

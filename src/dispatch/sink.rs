@@ -12,14 +12,16 @@ use syncws_protocol::{CloseCode, Kept, KeptMessage, ProtocolError};
 
 use super::event::{Event, ServerEvent};
 use super::handler::InlineHandler;
+use super::waker::Waker;
 use crate::connection::{Connection, Disconnect, EventCharge, Ticket};
 use crate::error::{panic_message, Error};
 
 /// The two delivery paths.
 #[derive(Clone)]
 pub(crate) enum Sink {
-    /// Asynchronous mode: to the dispatch thread.
-    Channel(Sender<Event>),
+    /// Asynchronous mode: to the dispatch thread, waking it through the waker when the
+    /// application pumps it (see [`crate::Dispatcher::set_waker`]).
+    Channel(Sender<Event>, Arc<Waker>),
     /// Inline mode: called on the delivering thread.
     Inline(Arc<dyn InlineHandler>),
 }
@@ -45,8 +47,9 @@ impl SinkSlot {
     /// Delivers a server-wide event (waiting at most a second for room in the channel).
     pub(crate) fn server_event(&self, ev: ServerEvent) {
         match self.get() {
-            Some(Sink::Channel(tx)) => {
-                let _ = tx.send_timeout(Event::Server(ev), Duration::from_secs(1));
+            Some(Sink::Channel(tx, waker)) => {
+                let sent = tx.send_timeout(Event::Server(ev), Duration::from_secs(1));
+                let _ = sent.map(|()| waker.queued());
             }
             Some(Sink::Inline(h)) => {
                 let _ = catch_unwind(AssertUnwindSafe(|| h.on_server_event(ev)));
@@ -69,13 +72,13 @@ impl Emitter {
     /// Asynchronous mode: waits for room in the channel (back-pressure on reading), giving up
     /// only when the server stops or the dispatcher is gone.
     fn send(&self, conn: &Connection, ev: Event) {
-        let Some(Sink::Channel(tx)) = &self.sink else {
+        let Some(Sink::Channel(tx, waker)) = &self.sink else {
             return;
         };
         let mut ev = ev;
         loop {
             match tx.send_timeout(ev, Duration::from_millis(100)) {
-                Ok(()) => return,
+                Ok(()) => return waker.queued(),
                 Err(SendTimeoutError::Timeout(e)) if !conn.context().registry.is_stopping() => ev = e,
                 Err(_) => return,
             }
@@ -107,7 +110,7 @@ impl Emitter {
     /// Whether messages go to the dispatch thread (as kept payloads: see [`Emitter::kept`])
     /// rather than to an inline handler.
     pub(crate) fn keeps(&self) -> bool {
-        matches!(self.sink, Some(Sink::Channel(_)))
+        matches!(self.sink, Some(Sink::Channel(..)))
     }
 
     /// Inline mode: a text message, borrowed from the read buffer.
@@ -156,7 +159,7 @@ impl Emitter {
     /// been handled, so replies to the messages before it go out first.
     pub(crate) fn protocol_failure(&self, conn: &Connection, e: ProtocolError, wait: Duration) {
         let (code, reason) = (e.close_code(), e.to_string());
-        if let Some(Sink::Channel(_)) = &self.sink {
+        if let Some(Sink::Channel(..)) = &self.sink {
             let (carrier, done) = conn.defer_close(code, &reason);
             self.send(conn, Event::Error(carrier, Error::Protocol(e)));
             let _ = done.recv_timeout(wait);

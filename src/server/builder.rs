@@ -9,7 +9,7 @@ use super::messenger::Messenger;
 use crate::cluster::Cluster;
 use crate::config::ServerConfig;
 use crate::connection::{Connection, Context, SubscribeHook};
-use crate::dispatch::{Dispatcher, Handler, InlineHandler, Sink, SinkSlot};
+use crate::dispatch::{Dispatcher, Handler, InlineHandler, Sink, SinkSlot, Waker};
 use crate::error::{Error, Result};
 use crate::handshake::{Gate, Hooks};
 use crate::http::{Accept, HttpResponse, Request};
@@ -117,12 +117,10 @@ impl Server {
 
     /// Starts in asynchronous mode with the library's own dispatch thread running `handler`.
     pub fn start<H: Handler + Send + 'static>(&self, handler: H) -> Result<ServerHandle> {
-        let (tx, rx) = crossbeam_channel::bounded(self.config.event_queue);
-        let mut handle = self.launch(Sink::Channel(tx))?;
+        let (handle, dispatcher) = self.start_manual()?;
+        let mut handle = handle;
         let mut handler = handler;
-        handle.dispatch = Some(spawn("syncws-dispatch", move || {
-            Dispatcher { rx }.run(&mut handler)
-        })?);
+        handle.dispatch = Some(spawn("syncws-dispatch", move || dispatcher.run(&mut handler))?);
         Ok(handle)
     }
 
@@ -130,8 +128,9 @@ impl Server {
     /// returned [`Dispatcher`] (e.g. from a GUI or game loop). Handlers need not be `Send`.
     pub fn start_manual(&self) -> Result<(ServerHandle, Dispatcher)> {
         let (tx, rx) = crossbeam_channel::bounded(self.config.event_queue);
-        let handle = self.launch(Sink::Channel(tx))?;
-        Ok((handle, Dispatcher { rx }))
+        let waker = Arc::<Waker>::default();
+        let handle = self.launch(Sink::Channel(tx, waker.clone()))?;
+        Ok((handle, Dispatcher { rx, waker }))
     }
 
     /// Starts in inline mode (sgcWebSockets' "NoSync"): `handler` runs on every
