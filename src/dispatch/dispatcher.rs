@@ -96,11 +96,11 @@ impl Dispatcher {
     /// a client). A panic in it is caught and logged.
     ///
     /// ```no_run
-    /// use syncws::{Connection, Handler, Server, ServerConfig};
+    /// use syncws::{Connection, Handler, Server, ServerConfig, TextPayload};
     ///
     /// struct Log(Vec<String>);
     /// impl Handler for Log {
-    ///     fn on_text(&mut self, _conn: &Connection, text: String) {
+    ///     fn on_text(&mut self, _conn: &Connection, text: TextPayload) {
     ///         self.0.push(format!("Message Received From Client: {text}"));
     ///     }
     /// }
