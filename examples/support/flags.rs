@@ -567,6 +567,13 @@ impl<X> Cli<Args<X>> {
                 |a, v| number(v).map(|n| a.server.config.event_queue_bytes = n),
             )
             .flag(
+                "dispatch-spin",
+                "SECS",
+                secs_shown(d.dispatch_spin),
+                "how long the dispatch thread looks for the next event before it sleeps (async mode)",
+                |a, v| secs(v).map(|n| a.server.config.dispatch_spin = n),
+            )
+            .flag(
                 "max-handshake-bytes",
                 "BYTES",
                 bytes(d.max_handshake_bytes as u64),

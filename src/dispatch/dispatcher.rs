@@ -2,9 +2,9 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvError, RecvTimeoutError, TryRecvError};
 
 use super::event::Event;
 use super::handler::Handler;
@@ -24,6 +24,8 @@ pub struct Dispatcher {
     pub(crate) rx: Receiver<Event>,
     /// Shared with the run's senders (see [`Dispatcher::set_waker`]).
     pub(crate) waker: Arc<Waker>,
+    /// `ServerConfig::dispatch_spin`, for `run`.
+    pub(crate) spin: Duration,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -35,12 +37,33 @@ impl fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Handles events until the server stops (after the last connection's disconnect).
+    /// Handles events until the server stops (after the last connection's disconnect). Once
+    /// the queue is empty it keeps looking for the next event for
+    /// [`crate::ServerConfig::dispatch_spin`] (50 µs by default), yielding the CPU to other
+    /// threads meanwhile, before it sleeps.
     pub fn run<H: Handler + ?Sized>(&self, handler: &mut H) {
-        while let Ok(ev) = self.rx.recv() {
+        while let Ok(ev) = self.recv_soon() {
             let _cork = Cork::new();
             ev.dispatch(handler);
             self.batch(handler, BATCH - 1);
+        }
+    }
+
+    /// The next event: looked for (yielding in between) for `ServerConfig::dispatch_spin`,
+    /// then waited for.
+    fn recv_soon(&self) -> Result<Event, RecvError> {
+        let mut since: Option<Instant> = None;
+        loop {
+            match self.rx.try_recv() {
+                Ok(ev) => return Ok(ev),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {}
+            }
+            let start = *since.get_or_insert_with(Instant::now);
+            if start.elapsed() >= self.spin {
+                return self.rx.recv();
+            }
+            std::thread::yield_now();
         }
     }
 

@@ -130,7 +130,14 @@ impl Server {
         let (tx, rx) = crossbeam_channel::bounded(self.config.event_queue);
         let waker = Arc::<Waker>::default();
         let handle = self.launch(Sink::Channel(tx, waker.clone()))?;
-        Ok((handle, Dispatcher { rx, waker }))
+        Ok((
+            handle,
+            Dispatcher {
+                rx,
+                waker,
+                spin: self.config.dispatch_spin,
+            },
+        ))
     }
 
     /// Starts in inline mode (sgcWebSockets' "NoSync"): `handler` runs on every
