@@ -76,7 +76,7 @@ fn drain(d: &mut Decoder, out: &mut Vec<Event>) -> bool {
             Err(e) => {
                 // Every error maps to one of the three failure codes.
                 assert!(matches!(e.close_code().0, 1002 | 1007 | 1009), "{e:?}");
-                out.push(seen(e));
+                out.push(seen(e, d.inflates()));
                 return false;
             }
         }
@@ -95,7 +95,7 @@ fn drain_keeping(d: &mut Decoder, out: &mut Vec<Option<Event>>, pending: &mut Ve
             Ok(Some(m)) => out.push(Some(m.into())),
             Ok(None) => return true,
             Err(e) => {
-                out.push(Some(seen(e)));
+                out.push(Some(seen(e, d.inflates())));
                 return false;
             }
         }
@@ -109,11 +109,14 @@ fn take(d: &mut Decoder, pending: &mut Vec<usize>, held: &mut Vec<(usize, KeptMe
     held.extend(pending.drain(..).zip(kept.messages));
 }
 
-/// The error as compared: a compressed text both corrupt and not UTF-8 is found to be one or
-/// the other depending on how its input was split (both are 1007 on the wire).
-fn seen(e: ProtocolError) -> Event {
+/// The error as compared. With permessage-deflate on, a compressed message that is corrupt,
+/// not UTF-8 and inflates past the size limit is found to be one or another depending on how
+/// its input was split (how far inflating got before the bad byte): those three are one class
+/// here (1007 or 1009 on the wire, both right for such a message).
+fn seen(e: ProtocolError, inflates: bool) -> Event {
     Event::Error(match e {
         ProtocolError::InvalidCompressedData => ProtocolError::InvalidUtf8,
+        ProtocolError::MessageTooLarge { .. } if inflates => ProtocolError::InvalidUtf8,
         e => e,
     })
 }
