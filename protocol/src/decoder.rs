@@ -16,7 +16,7 @@ use crate::deflate::{Inflater, TAIL};
 use crate::error::ProtocolError;
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask_offset;
-use crate::shared::{hand_out, Held, Kept, Spares};
+use crate::shared::{hand_out, Held, Kept, KeptMessage, Spares};
 use crate::utf8::Utf8Validator;
 use crate::Role;
 
@@ -508,8 +508,17 @@ impl Decoder {
     /// it (the decoder goes on in a spare one) or, when they fill less than a quarter of it,
     /// a copy of them. Reading more input hands kept messages out too (they wait here).
     pub fn take_kept(&mut self) -> Kept {
+        let mut messages = Vec::new();
+        let footprint = self.take_kept_into(&mut messages);
+        Kept { messages, footprint }
+    }
+
+    /// [`Decoder::take_kept`] into `out` (appended; a vector reused read after read saves an
+    /// allocation per read); returns their footprint (see [`Kept::footprint`]).
+    pub fn take_kept_into(&mut self, out: &mut Vec<KeptMessage>) -> usize {
         self.detach();
-        std::mem::take(&mut self.ready)
+        out.append(&mut self.ready.messages);
+        std::mem::take(&mut self.ready.footprint)
     }
 
     /// Hands the kept messages out of the buffers (before the read buffer is changed).
@@ -517,12 +526,11 @@ impl Decoder {
         if self.kept.is_empty() {
             return;
         }
-        let held = std::mem::take(&mut self.kept);
         let (pos, filled) = (self.pos, self.filled);
         let spares = self.spares.clone();
         let mut moved = false;
-        let kept = hand_out(
-            held,
+        hand_out(
+            &mut self.kept,
             &mut self.buf,
             |old: &[u8]| {
                 moved = true;
@@ -533,13 +541,12 @@ impl Decoder {
                 fresh
             },
             &self.spares,
+            &mut self.ready,
         );
         if moved {
             self.filled -= self.pos;
             self.pos = 0;
         }
-        self.ready.footprint += kept.footprint;
-        self.ready.messages.extend(kept.messages);
     }
 
     /// The frame being received: the one in progress, or a new one whose header has arrived.

@@ -294,68 +294,60 @@ pub(crate) enum Held {
     Own(Vec<u8>),
 }
 
-/// Turns kept messages into payloads: the ones in `buf` share `buf` (given up to them) or, when
-/// they fill less than a quarter of it, a copy of them in one right-sized buffer.
+/// Turns kept messages into payloads, appended to `out` (both vectors keep their capacity
+/// for the next read): the ones in `buf` share `buf` (given up to them; the decoder goes on in
+/// `spare(buf)`) or, when they fill less than a quarter of it, a copy of them, one after the
+/// other in one right-sized buffer.
 pub(crate) fn hand_out(
-    held: Vec<(bool, Held)>,
+    held: &mut Vec<(bool, Held)>,
     buf: &mut Vec<u8>,
     spare: impl FnOnce(&[u8]) -> Vec<u8>,
     home: &Arc<Spares>,
-) -> Kept {
-    let in_buf: usize = held
-        .iter()
-        .map(|(_, h)| if let Held::Buf(r) = h { r.len() } else { 0 })
-        .sum();
-    let any_in_buf = held.iter().any(|(_, h)| matches!(h, Held::Buf(_)));
-    let shared = any_in_buf.then(|| {
-        if in_buf > 0 && in_buf >= buf.len() / 4 {
+    out: &mut Kept,
+) {
+    let in_buf = |h: &Held| if let Held::Buf(r) = h { Some(r.len()) } else { None };
+    let bytes: Option<usize> = held.iter().filter_map(|(_, h)| in_buf(h)).reduce(|a, b| a + b);
+    // The buffer shared by the messages that lie in `buf`, and whether it is a copy.
+    let shared = bytes.map(|n| {
+        if n > 0 && n >= buf.len() / 4 {
             let fresh = spare(buf);
             let data = std::mem::replace(buf, fresh);
-            (
-                Arc::new(Buffer {
-                    data,
-                    home: Some(home.clone()),
-                }),
-                None,
-            )
-        } else {
-            let mut data = Vec::with_capacity(in_buf);
-            let mut at = Vec::with_capacity(held.len());
-            for (_, h) in &held {
-                if let Held::Buf(r) = h {
-                    at.push(data.len());
-                    data.extend_from_slice(&buf[r.clone()]);
-                }
-            }
-            (Arc::new(Buffer { data, home: None }), Some(at))
+            let home = Some(home.clone());
+            return (Arc::new(Buffer { data, home }), false);
         }
+        let mut data = Vec::with_capacity(n);
+        for (_, h) in held.iter() {
+            if let Held::Buf(r) = h {
+                data.extend_from_slice(&buf[r.clone()]);
+            }
+        }
+        (Arc::new(Buffer { data, home: None }), true)
     });
-    let mut kept = Kept {
-        footprint: shared.as_ref().map_or(0, |(b, _)| b.data.capacity()),
-        messages: Vec::with_capacity(held.len()),
-    };
-    let mut copied = 0;
-    for (text, h) in held {
-        let payload = match (h, &shared) {
-            (Held::Own(v), _) => {
-                kept.footprint += v.capacity();
+    out.footprint += shared.as_ref().map_or(0, |(b, _)| b.data.capacity());
+    let mut copied_to = 0;
+    for (text, h) in held.drain(..) {
+        let payload = match h {
+            Held::Own(v) => {
+                out.footprint += v.capacity();
                 Payload::from(v)
             }
-            (Held::Buf(r), Some((b, None))) => Payload::new(b.clone(), r),
-            (Held::Buf(r), Some((b, Some(at)))) => {
-                let start = at[copied];
-                copied += 1;
-                Payload::new(b.clone(), start..start + r.len())
+            Held::Buf(r) => {
+                let (b, copied) = shared.as_ref().expect("made above for messages in `buf`");
+                let at = if *copied {
+                    copied_to..copied_to + r.len()
+                } else {
+                    r
+                };
+                copied_to = at.end;
+                Payload::new(b.clone(), at)
             }
-            (Held::Buf(_), None) => unreachable!("bytes in the buffer imply a shared buffer"),
         };
-        kept.messages.push(if text {
+        out.messages.push(if text {
             KeptMessage::Text(TextPayload::from_validated(payload))
         } else {
             KeptMessage::Binary(payload)
         });
     }
-    kept
 }
 
 #[cfg(test)]
@@ -366,8 +358,9 @@ mod tests {
     fn a_buffer_comes_back_when_its_last_payload_drops() {
         let home = Spares::new(1 << 20);
         let mut buf = vec![7u8; 1000];
-        let held = vec![(false, Held::Buf(0..400)), (false, Held::Buf(400..800))];
-        let kept = hand_out(held, &mut buf, |old| vec![0; old.len()], &home);
+        let mut held = vec![(false, Held::Buf(0..400)), (false, Held::Buf(400..800))];
+        let mut kept = Kept::default();
+        hand_out(&mut held, &mut buf, |old| vec![0; old.len()], &home, &mut kept);
         assert_eq!(kept.footprint, 1000);
         assert_eq!(buf, vec![0; 1000], "the decoder goes on in the spare");
         let mut m = kept.messages.into_iter();
@@ -384,12 +377,13 @@ mod tests {
     fn a_small_message_in_a_big_buffer_is_copied_out() {
         let home = Spares::new(1 << 20);
         let mut buf = b"xxhixxxxxxxxxxxxyoxxxxxxxxxxxxxxxxxxxxxx".to_vec();
-        let held = vec![
+        let mut held = vec![
             (true, Held::Buf(2..4)),
             (false, Held::Own(b"own".to_vec())),
             (true, Held::Buf(16..18)),
         ];
-        let kept = hand_out(held, &mut buf, |_| unreachable!(), &home);
+        let mut kept = Kept::default();
+        hand_out(&mut held, &mut buf, |_| unreachable!(), &home, &mut kept);
         assert_eq!(kept.footprint, 4 + 3);
         assert_eq!(buf.len(), 40, "the read buffer stays");
         let texts: Vec<String> = kept
@@ -408,8 +402,9 @@ mod tests {
     fn empty_messages_in_the_buffer() {
         let home = Spares::new(1 << 20);
         let mut buf = vec![1u8; 64];
-        let held = vec![(true, Held::Buf(10..10)), (false, Held::Buf(20..20))];
-        let kept = hand_out(held, &mut buf, |_| unreachable!(), &home);
+        let mut held = vec![(true, Held::Buf(10..10)), (false, Held::Buf(20..20))];
+        let mut kept = Kept::default();
+        hand_out(&mut held, &mut buf, |_| unreachable!(), &home, &mut kept);
         assert_eq!(kept.messages.len(), 2);
         assert!(matches!(&kept.messages[0], KeptMessage::Text(t) if t.is_empty()));
         assert!(matches!(&kept.messages[1], KeptMessage::Binary(b) if b.is_empty()));

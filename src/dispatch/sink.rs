@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender};
-use syncws_protocol::{CloseCode, Kept, KeptMessage, ProtocolError};
+use syncws_protocol::{CloseCode, KeptMessage, ProtocolError};
 
 use super::event::{Event, ServerEvent};
 use super::handler::InlineHandler;
@@ -72,16 +72,30 @@ impl Emitter {
     /// Asynchronous mode: waits for room in the channel (back-pressure on reading), giving up
     /// only when the server stops or the dispatcher is gone.
     fn send(&self, conn: &Connection, ev: Event) {
-        let Some(Sink::Channel(tx, waker)) = &self.sink else {
-            return;
+        if self.enqueue(conn, ev) {
+            self.wake();
+        }
+    }
+
+    /// [`Emitter::send`] without the waker: `true` when the event was queued.
+    fn enqueue(&self, conn: &Connection, ev: Event) -> bool {
+        let Some(Sink::Channel(tx, _)) = &self.sink else {
+            return false;
         };
         let mut ev = ev;
         loop {
             match tx.send_timeout(ev, Duration::from_millis(100)) {
-                Ok(()) => return waker.queued(),
+                Ok(()) => return true,
                 Err(SendTimeoutError::Timeout(e)) if !conn.context().registry.is_stopping() => ev = e,
-                Err(_) => return,
+                Err(_) => return false,
             }
+        }
+    }
+
+    /// Events were queued: wakes an idle application loop (see `Waker::queued`).
+    fn wake(&self) {
+        if let Some(Sink::Channel(_, waker)) = &self.sink {
+            waker.queued();
         }
     }
 
@@ -123,28 +137,33 @@ impl Emitter {
         self.inline(conn, |h| h.on_binary(conn, data));
     }
 
-    /// Asynchronous mode: the messages of one read, in order, sharing the buffer they were
-    /// read into (no copy). First waits for room for the memory they hold in the event queue
-    /// (back-pressure on reading); the last of their events to be dropped gives it back.
-    /// Dropped when the server stops meanwhile.
-    pub(crate) fn kept(&self, conn: &Connection, kept: Kept) {
-        if kept.messages.is_empty() {
+    /// Asynchronous mode: the messages of one read (taken out of `messages`), in order,
+    /// sharing the buffer they were read into (no copy). First waits for room for the
+    /// `footprint` they hold in the event queue (back-pressure on reading); the last of their
+    /// events to be dropped gives it back. Dropped when the server stops meanwhile. One wake
+    /// of an idle application loop for them all.
+    pub(crate) fn kept(&self, conn: &Connection, messages: &mut Vec<KeptMessage>, footprint: usize) {
+        if messages.is_empty() {
             return;
         }
         let ctx = conn.context();
-        let Some(charge) = EventCharge::take(&ctx.events, kept.footprint, || ctx.registry.is_stopping())
-        else {
+        let Some(charge) = EventCharge::take(&ctx.events, footprint, || ctx.registry.is_stopping()) else {
+            messages.clear();
             return;
         };
-        for m in kept.messages {
+        let mut queued = false;
+        for m in messages.drain(..) {
             let c = conn.with_ticket(Ticket::EventBytes(charge.clone()));
-            self.send(
+            queued |= self.enqueue(
                 conn,
                 match m {
                     KeptMessage::Text(t) => Event::Text(c, t),
                     KeptMessage::Binary(b) => Event::Binary(c, b),
                 },
             );
+        }
+        if queued {
+            self.wake();
         }
     }
 

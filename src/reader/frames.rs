@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use syncws_protocol::{CloseCode, Decoder, Message, ProtocolError};
+use syncws_protocol::{CloseCode, Decoder, KeptMessage, Message, ProtocolError};
 
 use super::clock::{Expired, ReadClock, RELEASE_ABOVE};
 use crate::connection::{set_own_thread, Connection, Cork};
@@ -31,6 +31,8 @@ pub(crate) struct Reader<'a> {
     /// Inbound budget taken for inflating during one `decode_buffered` (given back, and the
     /// memory actually used charged, by `charge_memory`).
     reserved: usize,
+    /// Messages on their way to the dispatch thread (reused read after read).
+    kept: Vec<KeptMessage>,
     #[cfg(feature = "tls")]
     tls: Option<crate::connection::TlsReader>,
 }
@@ -51,6 +53,7 @@ impl<'a> Reader<'a> {
             clock: ReadClock::new(cfg.idle_timeout, cfg.message_timeout, cfg.idle_timeout),
             charged: 0,
             reserved: 0,
+            kept: Vec::new(),
             #[cfg(feature = "tls")]
             tls: conn.is_tls().then(crate::connection::TlsReader::new),
         }
@@ -111,13 +114,20 @@ impl<'a> Reader<'a> {
                     },
                 },
                 Err(e) => {
-                    self.em.kept(self.conn, self.decoder.take_kept());
-                    fail(self.conn, self.em, e)
+                    // The messages before the error go first.
+                    self.hand_over();
+                    return fail(self.conn, self.em, e);
                 }
             };
-            self.em.kept(self.conn, self.decoder.take_kept());
+            self.hand_over();
             return step;
         }
+    }
+
+    /// Asynchronous mode: the messages kept since the last call, to the dispatch thread.
+    fn hand_over(&mut self) {
+        let footprint = self.decoder.take_kept_into(&mut self.kept);
+        self.em.kept(self.conn, &mut self.kept, footprint);
     }
 
     /// Takes inbound budget for a compressed message to inflate into, geometrically (as much
